@@ -1,0 +1,83 @@
+"""The interface every completion backend implements, in plain data.
+
+A backend turns a prompt into text. It runs its work off the event loop and stops
+at the next token once the request's StopFlag is set (superseded or cancelled).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from ..prompts.fim import FimFormat
+
+Finish = Literal["stop", "length", "cancelled"]
+
+
+class BackendError(RuntimeError):
+    """The backend could not produce a completion; the message is for the user."""
+
+
+class StopFlag:
+    """Set by the server when a request is superseded or cancelled; read by decoders."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def set(self, reason: str) -> None:
+        self.reason = self.reason or reason
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    max_new_tokens: int
+    stop: tuple[str, ...] = ()
+    single_line: bool = False
+    temperature: float = 0.0
+    top_p: float = 1.0
+    # Requests with the same session (a document) may share their KV cache.
+    session: str | None = None
+
+    def cache_fields(self) -> tuple[tuple[str, object], ...]:
+        """Everything besides the prompt that changes the answer."""
+        return (("max_new_tokens", self.max_new_tokens), ("stop", self.stop),
+                ("single_line", self.single_line), ("temperature", self.temperature),
+                ("top_p", self.top_p))
+
+
+@dataclass
+class Generation:
+    text: str
+    finish: Finish
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens whose KV came from the previous request
+    queue_seconds: float = 0.0
+    first_token_seconds: float = 0.0
+    generate_seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    model_id: str
+    adapter_hash: str
+    fim: FimFormat
+    context_window: int
+    special_tokens: tuple[str, ...]
+
+    def token_starts(self, text: str) -> list[int]:
+        """Where each token of `text` starts (character offsets), for prompt budgeting."""
+        ...
+
+    async def generate(self, request: GenerationRequest, stop: StopFlag) -> Generation:
+        """Generate a completion; returns early with finish="cancelled" once `stop` is set."""
+        ...
+
+    def close(self) -> None: ...

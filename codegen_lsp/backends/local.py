@@ -1,0 +1,243 @@
+"""Local transformers backend: any causal LM from a folder, with an optional peft adapter.
+
+Decoding is our own token loop rather than `model.generate`, for two reasons: it
+checks the request's StopFlag before every token, and it starts from the KV cache
+of the document's previous prompt, so typing re-encodes only what changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+from transformers.cache_utils import DynamicLayer
+
+from ..prompts.fim import FimFormat, present_tokens, resolve_format
+from .base import BackendError, Generation, GenerationRequest, StopFlag
+
+log = logging.getLogger(__name__)
+
+# Documents whose last KV cache is kept; each costs layers x tokens x hidden x 2.
+KV_SESSIONS = 4
+
+
+def pick_device(preference: str) -> torch.device:
+    if preference != "auto":
+        return torch.device(preference)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(preference: str, device: torch.device) -> torch.dtype:
+    if preference != "auto":
+        return getattr(torch, preference)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    return torch.float32  # CPU matmuls in bf16 are slower than fp32 on most CPUs
+
+
+def folder_fingerprint(folder: Path, pattern: str) -> str:
+    """A cheap identity for a model or adapter folder: names, sizes and config text."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob(pattern)):
+        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    for name in ("config.json", "adapter_config.json"):
+        if (folder / name).is_file():
+            digest.update((folder / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class KVSessions:
+    """The KV cache of each document's last prompt, so the next one reuses its common prefix."""
+
+    def __init__(self, capacity: int = KV_SESSIONS):
+        self._entries: OrderedDict[str, tuple[list[int], DynamicCache]] = OrderedDict()
+        self._capacity = capacity
+
+    def take(self, session: str | None, ids: list[int]) -> tuple[DynamicCache | None, int]:
+        """The cache cropped to the longest prefix shared with `ids`, and that prefix's length.
+
+        The entry is removed while in use, so two concurrent requests never share one.
+        """
+        entry = self._entries.pop(session, None) if session else None
+        if entry is None:
+            return None, 0
+        cached_ids, cache = entry
+        shared = _common_prefix(cached_ids, ids)
+        shared = min(shared, len(ids) - 1)  # the model must see at least one new token
+        if shared <= 0 or not _croppable(cache):
+            return None, 0
+        cache.crop(shared - cache.get_seq_length())
+        return cache, shared
+
+    def put(self, session: str | None, ids: list[int], cache: DynamicCache) -> None:
+        if not session:
+            return
+        self._entries[session] = (ids, cache)
+        self._entries.move_to_end(session)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _croppable(cache: DynamicCache) -> bool:
+    # Sliding-window and linear-attention layers forget or summarise the past; only
+    # plain layers can be cut back to an earlier length.
+    return all(type(layer) is DynamicLayer for layer in cache.layers)
+
+
+class LocalBackend:
+    """A transformers model in this process; at most `max_concurrent` generations at once."""
+
+    def __init__(self, model_path: str | Path, *, adapter: str | None = None, device: str = "auto",
+                 dtype: str = "auto", fim_format: str = "auto", max_concurrent: int = 1,
+                 context_window: int = 0):
+        folder = Path(model_path).expanduser()
+        if not (folder / "config.json").is_file():
+            raise BackendError(f"no model at {folder}: expected a folder with config.json and safetensors weights")
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype, self.device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=self.dtype, trust_remote_code=False, local_files_only=True, use_safetensors=True)
+        except (OSError, ValueError, KeyError) as exc:
+            raise BackendError(f"cannot load the model at {folder}: {exc}") from exc
+        self.fim: FimFormat = resolve_format(fim_format, self.tokenizer)
+        self.model_id = f"{folder.name}:{folder_fingerprint(folder, '*.safetensors')}"
+        self.adapter_hash = ""
+        if adapter:
+            model, self.adapter_hash = _with_adapter(model, Path(adapter).expanduser())
+        self.model = model.to(self.device).eval()
+        window = getattr(model.config, "max_position_embeddings", None) or 2048
+        self.context_window = min(context_window or window, window)
+        self.special_tokens = tuple(present_tokens(self.fim, self.tokenizer))
+        self._end_ids = self._ids_of(self.fim.hole_end_tokens + self.special_tokens)
+        if self.tokenizer.eos_token_id is not None:
+            self._end_ids.add(self.tokenizer.eos_token_id)
+        self._sessions = KVSessions()
+        self._executor = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="generate")
+
+    def _ids_of(self, tokens: tuple[str, ...]) -> set[int]:
+        vocab = self.tokenizer.get_vocab()
+        return {vocab[t.strip()] for t in tokens if t.strip() in vocab}
+
+    def token_starts(self, text: str) -> list[int]:
+        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return [start for start, _ in encoded["offset_mapping"]]
+
+    async def generate(self, request: GenerationRequest, stop: StopFlag) -> Generation:
+        submitted = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._executor, self._generate_blocking, request, stop, submitted)
+        return result
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._sessions.clear()
+
+    @torch.inference_mode()
+    def _generate_blocking(self, request: GenerationRequest, stop: StopFlag, submitted: float) -> Generation:
+        started = time.perf_counter()
+        ids = self.tokenizer(request.prompt)["input_ids"]
+        gen = Generation(text="", finish="cancelled", prompt_tokens=len(ids), queue_seconds=started - submitted)
+        if stop.is_set():
+            return gen
+        cache, reused = self._sessions.take(request.session, ids)
+        cache = cache if cache is not None else DynamicCache()
+        gen.reused_tokens = reused
+        decoder = _Decoder(self, request)
+        feed = ids[reused:]
+        fed = list(ids[:reused])
+        while True:
+            if stop.is_set():
+                gen.finish = "cancelled"
+                break
+            logits = self.model(input_ids=torch.tensor([feed], device=self.device),
+                                cache=cache, use_cache=True).logits[0, -1]
+            fed.extend(feed)
+            token = decoder.choose(logits)
+            if gen.new_tokens == 0:
+                gen.first_token_seconds = time.perf_counter() - started
+            gen.new_tokens += 1
+            finish = decoder.push(token)
+            if finish:
+                gen.finish = finish
+                break
+            feed = [token]
+        self._sessions.put(request.session, fed, cache)
+        gen.text = decoder.text
+        gen.generate_seconds = time.perf_counter() - started
+        return gen
+
+
+class _Decoder:
+    """Chooses tokens, detokenizes incrementally and decides when the hole is complete."""
+
+    def __init__(self, backend: LocalBackend, request: GenerationRequest):
+        self._backend = backend
+        self._request = request
+        self._ids: list[int] = []
+        self._pending = 0  # index of the first id not yet turned into text
+        self.text = ""
+
+    def choose(self, logits: torch.Tensor) -> int:
+        if self._request.temperature <= 0:
+            return int(torch.argmax(logits))
+        probs = torch.softmax(logits.float() / self._request.temperature, dim=-1)
+        sorted_probs, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < self._request.top_p
+        sorted_probs[~keep] = 0
+        return int(order[torch.multinomial(sorted_probs, 1)])
+
+    def push(self, token: int) -> str | None:
+        """Add a token; returns "stop" or "length" when generation should end."""
+        if token in self._backend._end_ids:
+            return "stop"
+        self._ids.append(token)
+        piece = self._backend.tokenizer.decode(self._ids[self._pending:], skip_special_tokens=False)
+        # A byte-level token can end inside a UTF-8 sequence; wait for the rest of it.
+        if not piece.endswith("\ufffd"):
+            self.text += piece
+            self._pending = len(self._ids)
+        if self._request.single_line and "\n" in self.text:
+            return "stop"
+        if any(s in self.text for s in self._request.stop):
+            return "stop"
+        if len(self._ids) >= self._request.max_new_tokens:
+            return "length"
+        return None
+
+
+def _with_adapter(model, folder: Path):
+    from peft import PeftModel  # imported here: peft is slow to import and often unused
+
+    if not (folder / "adapter_config.json").is_file():
+        raise BackendError(f"no peft adapter at {folder}: expected adapter_config.json")
+    try:
+        model = PeftModel.from_pretrained(model, folder, is_trainable=False)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise BackendError(f"cannot apply the adapter at {folder}: {exc}") from exc
+    return model, folder_fingerprint(folder, "*.safetensors")

@@ -1,0 +1,116 @@
+"""The `codegen-lsp` command: serve, complete, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from .engine import MODEL_ENV
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    args.model = getattr(args, "model", None)
+    return args.run(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    # --model is accepted before or after the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", default=argparse.SUPPRESS,
+                        help=f"local model folder (default: the codegen.model.path setting, ${MODEL_ENV}, the embedded model)")
+    parser = argparse.ArgumentParser(prog="codegen-lsp", description=__doc__, parents=[common])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", parents=[common], help="speak LSP on stdio (or TCP)")
+    serve.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=2087)
+    serve.set_defaults(run=_serve)
+
+    complete = commands.add_parser("complete", parents=[common], help="print the completion at FILE:LINE:COL (1-based)")
+    complete.add_argument("where", help="FILE:LINE:COL, line and column counted from 1")
+    complete.add_argument("--language", help="language id (default: from the file extension)")
+    complete.set_defaults(run=_complete)
+
+    demo = commands.add_parser("demo", parents=[common], help="drive the real server over a sample file and print what it suggests")
+    demo.add_argument("file", nargs="?", help="source file to type in (default: a bundled sample)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import create_server
+
+    server = create_server(args.model)
+    if args.tcp:
+        server.start_tcp(args.host, args.port)
+    else:
+        server.start_io()
+    return 0
+
+
+def _complete(args: argparse.Namespace) -> int:
+    from .backends.base import BackendError, StopFlag
+    from .completion import CompletionRequest
+    from .config import Config
+    from .engine import build_pipeline
+    from .logs import RequestLog
+    from .prompts.fim import FimTokenError
+
+    try:
+        path, line, column = parse_location(args.where)
+        text = path.read_text(encoding="utf-8")
+    except (ValueError, OSError) as exc:
+        print(f"codegen-lsp complete: {exc}", file=sys.stderr)
+        return 2
+    try:
+        pipeline = build_pipeline(Config(), RequestLog(1), args.model)
+    except (BackendError, FimTokenError) as exc:
+        print(f"codegen-lsp: {exc}", file=sys.stderr)
+        return 2
+    request = CompletionRequest(uri=path.resolve().as_uri(), version=0, text=text,
+                                offset=offset_of(text, line, column),
+                                language_id=args.language or language_of(path), invoked=True)
+    result = asyncio.run(pipeline.complete(request, StopFlag()))
+    pipeline.backend.close()
+    record = result.record
+    if record.outcome == "error":
+        print(f"codegen-lsp: {record.error}", file=sys.stderr)
+        return 1
+    print(result.text)
+    print(f"[{record.outcome}, {record.timings_ms.get('total', 0):.0f} ms]", file=sys.stderr)
+    return 0
+
+
+def parse_location(where: str) -> tuple[Path, int, int]:
+    file, sep1, rest = where.rpartition(":")
+    file, sep2, line = file.rpartition(":")
+    if not (sep1 and sep2 and line.isdigit() and rest.isdigit()) or int(line) < 1 or int(rest) < 1:
+        raise ValueError(f"expected FILE:LINE:COL with 1-based numbers, got {where!r}")
+    return Path(file), int(line), int(rest)
+
+
+def offset_of(text: str, line: int, column: int) -> int:
+    """str index of a 1-based line and column (in characters), clamped to the text."""
+    lines = text.split("\n")
+    line = min(line, len(lines))
+    start = sum(len(l) + 1 for l in lines[: line - 1])
+    return start + min(column - 1, len(lines[line - 1]))
+
+
+EXTENSIONS = {".py": "python", ".js": "javascript", ".jsx": "javascriptreact", ".ts": "typescript",
+              ".tsx": "typescriptreact", ".go": "go", ".rs": "rust", ".java": "java", ".c": "c", ".h": "c",
+              ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".lua": "lua", ".sh": "shellscript"}
+
+
+def language_of(path: Path) -> str:
+    return EXTENSIONS.get(path.suffix.lower(), "plaintext")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.file) if args.file else None, args.model)

@@ -1,0 +1,186 @@
+"""The completion pipeline, read top to bottom:
+trigger -> context -> prompt -> cache -> backend -> postprocess.
+
+Plain Python: the backend, cache and configuration are passed in, so every step
+runs in unit tests without an editor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from .backends.base import Backend, BackendError, Generation, GenerationRequest, StopFlag
+from .cache import CacheKey, CompletionCache
+from .config import CompletionConfig, ModelConfig
+from .context.trigger import Mode, decide_mode
+from .context.window import fit_window
+from .logs import RequestLog, RequestRecord
+from .postprocess import PostprocessInput, postprocess
+from .typing_ahead import TypingAhead
+
+# Tokens the FIM markers themselves take, kept free in the window.
+PROMPT_OVERHEAD_TOKENS = 8
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    uri: str
+    version: int
+    text: str
+    offset: int  # str index of the cursor in text
+    language_id: str
+    kind: Literal["inline", "list"] = "inline"
+    invoked: bool = False  # asked for explicitly, not while typing
+
+
+@dataclass(frozen=True)
+class CompletionResult:
+    text: str  # to insert at the cursor; "" when there is nothing to show
+    record: RequestRecord
+
+
+class CompletionPipeline:
+    def __init__(self, backend: Backend, cache: CompletionCache | None, config: CompletionConfig,
+                 model_config: ModelConfig, log: RequestLog):
+        self.backend = backend
+        self.cache = cache
+        self.config = config
+        self.model_config = model_config
+        self.log = log
+        self.typing_ahead = TypingAhead()
+        self._active: dict[str, StopFlag] = {}
+
+    async def complete(self, request: CompletionRequest, stop: StopFlag) -> CompletionResult:
+        """Run the pipeline for one request; superseding any older one for the same document."""
+        record = RequestRecord(uri=request.uri, version=request.version, kind=request.kind)
+        previous = self._active.get(request.uri)
+        if previous is not None:
+            previous.set("superseded")
+        self._active[request.uri] = stop
+        started = time.perf_counter()
+        try:
+            text = await self._run(request, stop, record)
+        except asyncio.CancelledError:
+            stop.set("cancelled")
+            record.outcome = "cancelled"
+            raise
+        except (BackendError, RuntimeError, ValueError, OSError) as exc:
+            record.outcome, record.error, text = "error", str(exc), ""
+        finally:
+            if self._active.get(request.uri) is stop:
+                del self._active[request.uri]
+            record.time("total", time.perf_counter() - started)
+            self.log.finish(record)
+        return CompletionResult(text, record)
+
+    def forget(self, uri: str) -> None:
+        """Drop what is kept for a closed document."""
+        self.typing_ahead.forget(uri)
+        flag = self._active.pop(uri, None)
+        if flag is not None:
+            flag.set("cancelled")
+
+    async def _run(self, request: CompletionRequest, stop: StopFlag, record: RequestRecord) -> str:
+        # trigger
+        t0 = time.perf_counter()
+        mode = decide_mode(request.text, request.offset, request.language_id)
+        if mode is Mode.NONE and request.invoked:
+            mode = Mode.SINGLE_LINE
+        record.mode = mode.value
+        if mode is Mode.NONE or not self.config.enabled:
+            record.outcome = "skipped"
+            return ""
+        prefix, suffix = request.text[: request.offset], request.text[request.offset:]
+        if self.config.typing_ahead:
+            ahead = self.typing_ahead.rest(request.uri, prefix, suffix)
+            if ahead:
+                record.outcome, record.completion = "typing-ahead", ahead
+                return ahead
+
+        if self.config.debounce_ms and not request.invoked:
+            await asyncio.sleep(self.config.debounce_ms / 1000)
+        if stop.is_set():
+            record.outcome = stop.reason or "cancelled"
+            return ""
+
+        # context and prompt
+        generation_request = self._prompt(prefix, suffix, mode, request.uri, record)
+        record.time("context", time.perf_counter() - t0)
+
+        # cache, then backend
+        key = CacheKey(self.backend.model_id, self.backend.adapter_hash, self.backend.fim.name,
+                       generation_request.prompt, generation_request.cache_fields())
+        raw = self.cache.get(key) if self.cache is not None else None
+        if raw is not None:
+            record.outcome = "cache"
+        else:
+            generation = await self._generate(generation_request, stop, record)
+            if generation.finish == "cancelled":
+                record.outcome = stop.reason or "cancelled"
+                return ""
+            raw, record.outcome = generation.text, "model"
+            if self.cache is not None:
+                self.cache.put(key, raw)
+
+        # postprocess
+        t1 = time.perf_counter()
+        text = postprocess(PostprocessInput(
+            raw=raw, prefix=prefix, suffix=suffix, multiline=mode is Mode.MULTI_LINE,
+            special_tokens=self.backend.special_tokens, stop_sequences=tuple(self.config.stop)))
+        record.time("postprocess", time.perf_counter() - t1)
+        record.completion = text
+        self.typing_ahead.remember(request.uri, prefix, suffix, text)
+        return text
+
+    def _prompt(self, prefix: str, suffix: str, mode: Mode, session: str, record: RequestRecord) -> GenerationRequest:
+        multiline = mode is Mode.MULTI_LINE
+        max_new = self.config.max_new_tokens if multiline else self.config.single_line_max_tokens
+        window_budget = self.backend.context_window - max_new - PROMPT_OVERHEAD_TOKENS
+        budget = max(0, min(self.config.prompt_tokens, window_budget))
+        window = fit_window(prefix, suffix, budget, self.config.suffix_share, self.backend.token_starts)
+        fim = self.backend.fim
+        order = None if self.model_config.fim_order == "auto" else self.model_config.fim_order
+        prompt = fim.prompt(neutralise(window.prefix, fim.special_tokens),
+                            neutralise(window.suffix, fim.special_tokens), order)
+        record.prompt = prompt
+        return GenerationRequest(
+            prompt=prompt, max_new_tokens=max_new, stop=tuple(self.config.stop), single_line=not multiline,
+            temperature=self.config.temperature, top_p=self.config.top_p, session=session)
+
+    async def _generate(self, request: GenerationRequest, stop: StopFlag, record: RequestRecord) -> Generation:
+        self.log.backend_calls += 1
+        task = asyncio.ensure_future(self.backend.generate(request, stop))
+        try:
+            generation = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # Stop decoding and wait the one token it takes, so the record tells the truth.
+            stop.set("cancelled")
+            _fill(record, await task)
+            raise
+        _fill(record, generation)
+        return generation
+
+
+def _fill(record: RequestRecord, generation: Generation) -> None:
+    record.prompt_tokens = generation.prompt_tokens
+    record.reused_tokens = generation.reused_tokens
+    record.new_tokens = generation.new_tokens
+    record.time("queue", generation.queue_seconds)
+    record.time("first_token", generation.first_token_seconds)
+    record.time("generate", generation.generate_seconds)
+
+
+def neutralise(text: str, special_tokens: tuple[str, ...]) -> str:
+    """Break up special-token strings that occur in the user's text.
+
+    A file that contains "<|endoftext|>" literally must not end the prompt early or
+    smuggle in a FIM marker; a zero-width space keeps it text.
+    """
+    for token in special_tokens:
+        token = token.strip()
+        if token and token in text:
+            text = text.replace(token, token[:1] + "\u200b" + token[1:])
+    return text

@@ -1,0 +1,79 @@
+"""Decide whether and how much to complete at the cursor: none, one line, or a block.
+
+Tree-sitter tells strings and comments apart from code; plain text rules cover
+every language, including those without a grammar.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+from tree_sitter import Node
+
+from .languages import parser_for
+
+# Larger files are judged on text alone: parsing them on every keystroke costs more
+# than the trigger can win.
+MAX_PARSE_BYTES = 1_000_000
+
+_CLOSERS = set(")]}\"'`;,:")
+_WORD = re.compile(r"\w")
+# Line endings after which the next thing written is a new block body.
+_BLOCK_OPENERS = re.compile(r"(:|\{|\(|\[|=>|\bthen|\bdo|\belse)\s*$")
+
+
+class Mode(enum.Enum):
+    NONE = "none"
+    SINGLE_LINE = "single-line"
+    MULTI_LINE = "multi-line"
+
+
+def decide_mode(text: str, offset: int, language_id: str) -> Mode:
+    """How to complete at `offset` (a str index into `text`)."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    line_end = _line_end(text, offset)
+    before = text[line_start:offset]
+    after = text[offset:line_end]
+
+    if after[:1] and _WORD.match(after[0]):
+        return Mode.NONE  # mid-word: the user is editing an identifier
+    if any(ch not in _CLOSERS and not ch.isspace() for ch in after):
+        return Mode.SINGLE_LINE  # code follows on this line: only its middle is open
+    if _in_string_or_comment(text, offset, language_id):
+        return Mode.SINGLE_LINE
+    if not before.strip() or _BLOCK_OPENERS.search(before):
+        return Mode.MULTI_LINE
+    return Mode.SINGLE_LINE
+
+
+def _line_end(text: str, offset: int) -> int:
+    end = text.find("\n", offset)
+    end = len(text) if end < 0 else end
+    return end - 1 if end > offset and text[end - 1] == "\r" else end
+
+
+def _in_string_or_comment(text: str, offset: int, language_id: str) -> bool:
+    parser = parser_for(language_id)
+    if parser is None:
+        return False
+    source = text.encode("utf-8", errors="surrogatepass")
+    if len(source) > MAX_PARSE_BYTES:
+        return False
+    cursor = len(text[:offset].encode("utf-8", errors="surrogatepass"))
+    tree = parser.parse(source)
+    # The node just left of the cursor: at the end of a line comment the cursor sits
+    # on the comment's end boundary, which still belongs to the comment.
+    node = tree.root_node.descendant_for_byte_range(max(cursor - 1, 0), cursor)
+    return _inside_literal(node, cursor)
+
+
+def _inside_literal(node: Node | None, cursor: int) -> bool:
+    while node is not None:
+        kind = node.type
+        if "comment" in kind:
+            return True
+        if "string" in kind and node.start_byte < cursor < node.end_byte:
+            return True
+        node = node.parent
+    return False

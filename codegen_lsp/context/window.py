@@ -1,0 +1,80 @@
+"""Fit the text around the cursor into a token budget measured with the model's tokenizer.
+
+Text farthest from the cursor is cut first. Cuts fall on line starts chosen from a
+coarse grid, so while the user types the prompt's beginning stays put and the
+backend can reuse its KV cache for it.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+from typing import Callable
+
+# Characters per token are rarely above this for code; it bounds how much text is
+# tokenized to measure a window, so a 10 MB file costs no more than a small one.
+MAX_CHARS_PER_TOKEN = 8
+# The prefix's first line moves in steps of this many lines as the user types.
+PREFIX_GRID_LINES = 8
+
+# text -> the character offset at which each of its tokens starts
+TokenStarts = Callable[[str], list[int]]
+
+
+@dataclass(frozen=True)
+class Window:
+    prefix: str
+    suffix: str
+    prefix_tokens: int
+    suffix_tokens: int
+
+
+def fit_window(prefix: str, suffix: str, budget: int, suffix_share: float, token_starts: TokenStarts) -> Window:
+    """The largest prefix tail and suffix head that together fit in `budget` tokens."""
+    suffix_part, suffix_tokens = _head_within(suffix, int(budget * suffix_share), token_starts)
+    prefix_part, prefix_tokens = _tail_within(prefix, budget - suffix_tokens, token_starts)
+    # A short prefix leaves room that the suffix may take after all.
+    if prefix_part == prefix and suffix_part != suffix:
+        suffix_part, suffix_tokens = _head_within(suffix, budget - prefix_tokens, token_starts)
+    return Window(prefix_part, suffix_part, prefix_tokens, suffix_tokens)
+
+
+def _tail_within(text: str, budget: int, token_starts: TokenStarts) -> tuple[str, int]:
+    if budget <= 0:
+        return "", 0
+    cut = max(0, len(text) - budget * MAX_CHARS_PER_TOKEN)
+    tail = text[cut:]
+    starts = token_starts(tail)
+    if len(starts) <= budget:
+        return tail, len(starts)
+    earliest = starts[len(starts) - budget]
+    first_line = text.count("\n", 0, cut)
+    pos = _grid_line_start(tail, earliest, first_line)
+    return tail[pos:], len(starts) - bisect_left(starts, pos)
+
+
+def _grid_line_start(tail: str, earliest: int, first_line: int) -> int:
+    """The first line start at or after `earliest` on the absolute line grid, else any."""
+    line = first_line + tail.count("\n", 0, earliest)
+    pos = earliest if earliest > 0 and tail[earliest - 1] == "\n" else tail.find("\n", earliest) + 1
+    if pos <= 0:
+        return earliest  # one huge line: cut inside it
+    if earliest == 0 or tail[earliest - 1] != "\n":
+        line += 1
+    first_start = pos
+    while pos > 0 and line % PREFIX_GRID_LINES:
+        pos = tail.find("\n", pos) + 1
+        line += 1
+    return pos if pos > 0 else first_start
+
+
+def _head_within(text: str, budget: int, token_starts: TokenStarts) -> tuple[str, int]:
+    if budget <= 0:
+        return "", 0
+    head = text[: budget * MAX_CHARS_PER_TOKEN]
+    starts = token_starts(head)
+    if len(starts) <= budget:
+        return head, len(starts)
+    latest = starts[budget]
+    end = head.rfind("\n", 0, latest) + 1 or latest  # whole lines where possible
+    return head[:end], bisect_left(starts, end)

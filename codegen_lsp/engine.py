@@ -1,0 +1,58 @@
+"""Builds the completion service from a configuration: which model, which cache.
+
+Used by the language server and by `codegen-lsp complete` alike, so both answer
+the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .backends.base import BackendError
+from .cache import CompletionCache
+from .config import Config, default_cache_dir
+from .completion import CompletionPipeline
+from .logs import RequestLog
+
+MODEL_ENV = "CODEGEN_LSP_MODEL"
+EMBEDDED_MODEL = Path(__file__).parent / "models" / "default"
+
+NO_MODEL_MESSAGE = (
+    "no model configured and the embedded default model is not installed yet. "
+    "Pass a local model folder (config.json, tokenizer and safetensors weights, e.g. a "
+    "Qwen2.5-Coder or StarCoder2 checkpoint): `codegen-lsp --model PATH ...`, "
+    f"or set {MODEL_ENV}=PATH, or the editor setting codegen.model.path."
+)
+
+
+def resolve_model_path(config_path: str | None, override: str | None = None) -> Path:
+    """The model folder to load: --model, then the setting, then the environment, then the embedded one."""
+    for candidate in (override, config_path, os.environ.get(MODEL_ENV)):
+        if candidate:
+            return Path(candidate).expanduser()
+    if (EMBEDDED_MODEL / "config.json").is_file():
+        return EMBEDDED_MODEL
+    raise BackendError(NO_MODEL_MESSAGE)
+
+
+def open_cache(config: Config) -> CompletionCache | None:
+    if not config.cache.enabled:
+        return None
+    path = Path(config.cache.path).expanduser() if config.cache.path else default_cache_dir() / "completions"
+    return CompletionCache(path, config.cache.size_limit_mb)
+
+
+def load_backend(config: Config, model_override: str | None = None):
+    """The configured backend, loaded (slow: reads the weights). Raises BackendError."""
+    from .backends.local import LocalBackend  # torch and transformers load only when needed
+
+    m = config.model
+    return LocalBackend(resolve_model_path(m.path, model_override), adapter=m.adapter, device=m.device,
+                        dtype=m.dtype, fim_format=m.fim_format, max_concurrent=m.max_concurrent,
+                        context_window=m.context_window)
+
+
+def build_pipeline(config: Config, log: RequestLog, model_override: str | None = None) -> CompletionPipeline:
+    backend = load_backend(config, model_override)
+    return CompletionPipeline(backend, open_cache(config), config.completion, config.model, log)

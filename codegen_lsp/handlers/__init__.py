@@ -1,0 +1,1 @@
+"""LSP handlers, one module per area; each registers its features on the server."""

@@ -1,0 +1,187 @@
+"""Fill-in-the-middle prompt formats, one registry for serving and training.
+
+`training/` builds its samples with `FimFormat.prompt` too, so the text a model is
+trained on and the text the server asks it are made by the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, Sequence
+
+Order = Literal["psm", "spm"]
+
+
+class FimTokenError(ValueError):
+    """A FIM format's token is not a single id in the model's vocabulary."""
+
+
+@dataclass(frozen=True)
+class FimFormat:
+    name: str
+    prefix: str
+    suffix: str
+    middle: str
+    end_of_text: str
+    # Extra tokens that end a hole besides end_of_text (StarCoder emits <file_sep> too).
+    stop_tokens: tuple[str, ...] = ()
+    # Repository-level prompt tokens, where the model family has them.
+    file_separator: str | None = None
+    repo_name: str | None = None
+    # The order the family was trained to prefer; SPM keeps the growing prefix last,
+    # which lets the KV cache of the previous request be reused almost whole.
+    default_order: Order = "psm"
+
+    @property
+    def special_tokens(self) -> tuple[str, ...]:
+        """Every token of the format; none of them may appear in a completion."""
+        tokens = (self.prefix, self.suffix, self.middle, self.end_of_text, *self.stop_tokens)
+        extra = tuple(t for t in (self.file_separator, self.repo_name) if t)
+        return tuple(dict.fromkeys(tokens + extra))
+
+    @property
+    def hole_end_tokens(self) -> tuple[str, ...]:
+        return (self.end_of_text, *self.stop_tokens)
+
+    def prompt(self, prefix: str, suffix: str, order: Order | None = None) -> str:
+        """The text that asks the model for the middle between prefix and suffix."""
+        order = order or self.default_order
+        if order == "psm":
+            return f"{self.prefix}{prefix}{self.suffix}{suffix}{self.middle}"
+        # SPM as StarCoder/Qwen-style models were trained on it (the "SPM variant 2"
+        # of Bavarian et al.): suffix first, then the prefix directly before the middle.
+        return f"{self.prefix}{self.suffix}{suffix}{self.middle}{prefix}"
+
+    def training_text(self, prefix: str, middle: str, suffix: str, order: Order | None = None) -> str:
+        """A FIM training sample: the serving prompt followed by the middle and the end token."""
+        order = order or self.default_order
+        return self.prompt(prefix, suffix, order) + middle + self.end_of_text
+
+    def repo_header(self, repo: str | None, path: str) -> str:
+        """The header that precedes one file in a repository-level prompt."""
+        if self.file_separator is None:
+            return f"# {path}\n"
+        head = f"{self.repo_name}{repo}\n" if (repo and self.repo_name) else ""
+        return f"{head}{self.file_separator}{path}\n"
+
+
+# The embedded default model's own format (trained by training/pretrain.py). Its names
+# differ from every other family's so that detection from the vocabulary is unambiguous.
+CODEGEN = FimFormat(
+    name="codegen",
+    prefix="<|cg_fim_prefix|>",
+    suffix="<|cg_fim_suffix|>",
+    middle="<|cg_fim_middle|>",
+    end_of_text="<|endoftext|>",
+    file_separator="<|cg_file_sep|>",
+    repo_name="<|cg_repo_name|>",
+)
+
+QWEN = FimFormat(
+    name="qwen2.5-coder",
+    prefix="<|fim_prefix|>",
+    suffix="<|fim_suffix|>",
+    middle="<|fim_middle|>",
+    end_of_text="<|endoftext|>",
+    stop_tokens=("<|fim_pad|>", "<|file_sep|>", "<|repo_name|>", "<|im_end|>"),
+    file_separator="<|file_sep|>",
+    repo_name="<|repo_name|>",
+)
+
+STARCODER = FimFormat(
+    name="starcoder",
+    prefix="<fim_prefix>",
+    suffix="<fim_suffix>",
+    middle="<fim_middle>",
+    end_of_text="<|endoftext|>",
+    stop_tokens=("<file_sep>", "<fim_pad>"),
+    file_separator="<file_sep>",
+    repo_name="<repo_name>",
+)
+
+DEEPSEEK = FimFormat(
+    name="deepseek-coder",
+    prefix="<｜fim▁begin｜>",
+    suffix="<｜fim▁hole｜>",
+    middle="<｜fim▁end｜>",
+    end_of_text="<|EOT|>",
+    stop_tokens=("<｜end▁of▁sentence｜>",),
+)
+
+# CodeLlama's tokens are sentencepiece pieces ("▁<PRE>" in the vocabulary); its
+# reference prompt puts spaces around them, which the tokenizer folds into the pieces.
+CODELLAMA = FimFormat(
+    name="codellama",
+    prefix="<PRE> ",
+    suffix=" <SUF>",
+    middle=" <MID>",
+    end_of_text=" <EOT>",
+    stop_tokens=("</s>",),
+)
+
+FORMATS: dict[str, FimFormat] = {f.name: f for f in (CODEGEN, QWEN, STARCODER, DEEPSEEK, CODELLAMA)}
+
+
+class Vocabulary(Protocol):
+    """The part of a tokenizer the registry needs (a transformers tokenizer has it)."""
+
+    def get_vocab(self) -> dict[str, int]: ...
+
+    def encode(self, text: str, add_special_tokens: bool = ...) -> list[int]: ...
+
+
+def _required_tokens(fmt: FimFormat) -> tuple[str, ...]:
+    return (fmt.prefix, fmt.suffix, fmt.middle, fmt.end_of_text)
+
+
+def _in_vocab(token: str, vocab: dict[str, int]) -> bool:
+    bare = token.strip()
+    return bare in vocab or f"▁{bare}" in vocab
+
+
+def detect_format(tokenizer: Vocabulary) -> FimFormat | None:
+    """The registered format whose tokens the tokenizer has, or None."""
+    vocab = tokenizer.get_vocab()
+    for fmt in FORMATS.values():
+        if all(_in_vocab(tok, vocab) for tok in _required_tokens(fmt)):
+            return fmt
+    return None
+
+
+def resolve_format(name: str, tokenizer: Vocabulary) -> FimFormat:
+    """The configured format ("auto" detects), checked against the tokenizer.
+
+    Raises FimTokenError naming the offending token when one of the format's tokens
+    is not a single id: such a prompt would be split into pieces the model never saw.
+    """
+    if name == "auto":
+        fmt = detect_format(tokenizer)
+        if fmt is None:
+            known = ", ".join(FORMATS)
+            raise FimTokenError(
+                "the model's tokenizer has none of the known FIM token sets "
+                f"({known}); set codegen.model.fimFormat explicitly"
+            )
+    elif name in FORMATS:
+        fmt = FORMATS[name]
+    else:
+        raise FimTokenError(f"unknown FIM format {name!r}; known: {', '.join(FORMATS)}")
+    check_single_tokens(fmt, tokenizer)
+    return fmt
+
+
+def check_single_tokens(fmt: FimFormat, tokenizer: Vocabulary) -> None:
+    # Being in the vocabulary is not enough: unless the token is registered as a
+    # special token, the tokenizer splits its text like any other.
+    for tok in _required_tokens(fmt):
+        if len(tokenizer.encode(tok.strip(), add_special_tokens=False)) != 1:
+            raise FimTokenError(
+                f"FIM format {fmt.name!r}: token {tok.strip()!r} is not a single token id "
+                "in this model's vocabulary; pick the format that matches the model"
+            )
+
+
+def present_tokens(fmt: FimFormat, tokenizer: Vocabulary) -> Sequence[str]:
+    """The format's special tokens that this tokenizer knows (for stripping and stopping)."""
+    vocab = tokenizer.get_vocab()
+    return [tok.strip() for tok in fmt.special_tokens if _in_vocab(tok, vocab)]
