@@ -1,0 +1,69 @@
+"""Helpers for end-to-end tests: the real server over stdio, driven as an editor would."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+from lsprotocol import types
+from pytest_lsp import LanguageClient, client_capabilities
+from pytest_lsp.client import make_test_lsp_client
+
+
+@contextlib.asynccontextmanager
+async def lsp_server(editor: str, model: Path | None, options: dict | None = None, env: dict | None = None):
+    """A running server and an initialized client; shut down cleanly afterwards."""
+    client: LanguageClient = make_test_lsp_client()
+    server_env = {**os.environ, **(env or {})}
+    args = ["-m", "codegen_lsp", "serve"] + (["--model", str(model)] if model else [])
+    await client.start_io(sys.executable, *args, env=server_env)
+    try:
+        result = await client.initialize_session(types.InitializeParams(
+            capabilities=client_capabilities(editor), root_uri=Path.cwd().as_uri(),
+            initialization_options={"codegen": options or {}}))
+        client.initialize_result = result
+        yield client
+        await client.shutdown_session()
+    finally:
+        await client.stop()
+
+
+class Editor:
+    """What a user does in a document: open, type, ask; positions in the negotiated encoding."""
+
+    def __init__(self, client: LanguageClient, uri: str, text: str, language: str = "python"):
+        self.client, self.uri, self.text, self.version = client, uri, text, 1
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)))
+
+    def edit(self, start: tuple[int, int], end: tuple[int, int], text: str) -> None:
+        self.version += 1
+        self.client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=self.uri, version=self.version),
+            content_changes=[types.TextDocumentContentChangePartial(
+                range=types.Range(start=types.Position(*start), end=types.Position(*end)), text=text)]))
+
+    async def inline(self, line: int, character: int, invoked: bool = False) -> types.InlineCompletionList:
+        kind = types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
+        return await self.client.text_document_inline_completion_async(types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=self.uri),
+            position=types.Position(line=line, character=character),
+            context=types.InlineCompletionContext(trigger_kind=kind)))
+
+    async def complete(self, line: int, character: int) -> types.CompletionList:
+        return await self.client.text_document_completion_async(types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=self.uri),
+            position=types.Position(line=line, character=character),
+            context=types.CompletionContext(trigger_kind=types.CompletionTriggerKind.Invoked)))
+
+
+async def last_requests(client: LanguageClient, n: int | None = None) -> dict:
+    args = [n] if n is not None else []
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="codegen.debug.lastRequests", arguments=args))
+
+
+def file_uri(name: str) -> str:
+    return f"file:///workspace/{name}"
