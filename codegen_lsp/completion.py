@@ -90,7 +90,7 @@ class CompletionPipeline:
         if mode is Mode.NONE and request.invoked:
             mode = Mode.SINGLE_LINE
         record.mode = mode.value
-        if mode is Mode.NONE or not self.config.enabled:
+        if mode is Mode.NONE or not self.config.enabled or looks_binary(request.text, request.offset):
             record.outcome = "skipped"
             return ""
         prefix, suffix = request.text[: request.offset], request.text[request.offset:]
@@ -171,6 +171,11 @@ def _fill(record: RequestRecord, generation: Generation) -> None:
     record.time("queue", generation.queue_seconds)
     record.time("first_token", generation.first_token_seconds)
     record.time("generate", generation.generate_seconds)
+
+
+def looks_binary(text: str, offset: int) -> bool:
+    """NUL characters near the cursor: a binary file opened as text, nothing to complete."""
+    return "\x00" in text[max(0, offset - 4096): offset + 4096]
 
 
 def neutralise(text: str, special_tokens: tuple[str, ...]) -> str:
