@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 # diskcache raises sqlite3 errors for a corrupt or locked database, OSError for
 # disk trouble, and Timeout when another process holds the lock too long.
-_CACHE_ERRORS = (sqlite3.Error, OSError, diskcache.Timeout)
+_CACHE_ERRORS = (sqlite3.Error, OSError, diskcache.Timeout, UnicodeError)
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ class CompletionPipeline:
                 record.outcome, record.completion = "typing-ahead", ahead
                 return ahead
 
+        record.time("trigger", time.perf_counter() - t0)
         if self.config.debounce_ms and not request.invoked:
             await asyncio.sleep(self.config.debounce_ms / 1000)
         if stop.is_set():
@@ -107,6 +108,7 @@ class CompletionPipeline:
             return ""
 
         # context and prompt
+        t0 = time.perf_counter()
         generation_request = self._prompt(prefix, suffix, mode, request.uri, record)
         record.time("context", time.perf_counter() - t0)
 

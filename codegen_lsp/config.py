@@ -135,7 +135,7 @@ def _check_value(value: Any, hint: Any, checks: Any) -> str | None:
         return None if isinstance(value, bool) else "expected true or false"
     if hint in (int, float):
         numeric = (int, float) if hint is float else (int,)
-        if isinstance(value, bool) or not isinstance(value, numeric):
+        if isinstance(value, bool) or not isinstance(value, numeric) or value != value:
             return f"expected {'a number' if hint is float else 'an integer'}"
         if "min" in checks and value < checks["min"]:
             return f"expected at least {checks['min']}"

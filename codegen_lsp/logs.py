@@ -82,4 +82,6 @@ def setup_file_log(path: Path, level: str = "info") -> Path | None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    # pygls logs every message at INFO, document text included: keep that out of the file.
+    logging.getLogger("pygls").setLevel(logging.WARNING)
     return path

@@ -81,6 +81,10 @@ class CodegenServer(LanguageServer):
         except (BackendError, FimTokenError, OSError) as exc:
             self.load_error = str(exc)
             self.tell_user("error", f"codegen-lsp: {exc}")
+        except Exception as exc:  # a broken model folder must not take the server down
+            log.exception("loading the model failed")
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            self.tell_user("error", f"codegen-lsp: loading the model failed: {self.load_error}")
         finally:
             self._end_progress(token)
 

@@ -24,8 +24,8 @@ def _recipe_hash(*files: Path, extra: str = "") -> str:
 def _build(name: str, fit: bool, **kwargs) -> Path:
     from training.tiny import build_tiny_model
 
-    recipe = ROOT / "training" / "tiny.py"
-    out = MODELS / f"{name}-{_recipe_hash(recipe, FIT_TEXT, extra=repr(sorted(kwargs.items())))}"
+    recipe = (ROOT / "training" / "tiny.py", ROOT / "codegen_lsp" / "prompts" / "fim.py", FIT_TEXT)
+    out = MODELS / f"{name}-{_recipe_hash(*recipe, extra=repr(sorted(kwargs.items())))}"
     if not (out / "model.safetensors").is_file():
         texts = [FIT_TEXT.read_text(), (ROOT / "codegen_lsp" / "data" / "demo_sample.py").read_text()]
         build_tiny_model(out, texts, FIT_TEXT.read_text() if fit else None, **kwargs)

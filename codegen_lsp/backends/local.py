@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 from transformers.cache_utils import DynamicLayer
 
@@ -123,7 +124,7 @@ class LocalBackend:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(
                 folder, dtype=self.dtype, trust_remote_code=False, local_files_only=True, use_safetensors=True)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, SafetensorError) as exc:
             raise BackendError(f"cannot load the model at {folder}: {exc}") from exc
         self.fim: FimFormat = resolve_format(fim_format, self.tokenizer)
         self.model_id = f"{folder.name}:{folder_fingerprint(folder, '*.safetensors')}"
@@ -176,7 +177,7 @@ class LocalBackend:
                 gen.finish = "cancelled"
                 break
             logits = self.model(input_ids=torch.tensor([feed], device=self.device),
-                                cache=cache, use_cache=True).logits[0, -1]
+                                cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
             fed.extend(feed)
             token = decoder.choose(logits)
             if gen.new_tokens == 0:

@@ -20,7 +20,9 @@ MAX_PARSE_BYTES = 1_000_000
 _CLOSERS = set(")]}\"'`;,:")
 _WORD = re.compile(r"\w")
 # Line endings after which the next thing written is a new block body.
-_BLOCK_OPENERS = re.compile(r"(:|\{|\(|\[|=>|\bthen|\bdo|\belse)\s*$")
+_BLOCK_OPENERS = re.compile(r"(:|\{|\(|\[|=>|\bthen|\bdo|\belse|\brepeat|\bfunction\b[^()]*\([^()]*\))\s*$")
+# Only the end of the line matters to the rules; a 10 MB line must not be scanned.
+LINE_TAIL_CHARS = 400
 
 
 class Mode(enum.Enum):
@@ -33,18 +35,24 @@ def decide_mode(text: str, offset: int, language_id: str) -> Mode:
     """How to complete at `offset` (a str index into `text`)."""
     line_start = text.rfind("\n", 0, offset) + 1
     line_end = _line_end(text, offset)
-    before = text[line_start:offset]
-    after = text[offset:line_end]
+    before = text[max(line_start, offset - LINE_TAIL_CHARS):offset]
+    after = text[offset:min(line_end, offset + LINE_TAIL_CHARS)]
 
     if after[:1] and _WORD.match(after[0]):
         return Mode.NONE  # mid-word: the user is editing an identifier
     if any(ch not in _CLOSERS and not ch.isspace() for ch in after):
         return Mode.SINGLE_LINE  # code follows on this line: only its middle is open
-    if _in_string_or_comment(text, offset, language_id):
+    if _open_quote(before) or _in_string_or_comment(text, offset, language_id):
         return Mode.SINGLE_LINE
     if not before.strip() or _BLOCK_OPENERS.search(before):
         return Mode.MULTI_LINE
     return Mode.SINGLE_LINE
+
+
+def _open_quote(before: str) -> bool:
+    """An unclosed quote on the line: a string being typed, which parsers see as an error."""
+    line = re.sub(r"\\.", "", before)
+    return any(line.count(q) % 2 == 1 for q in ("\"", "'", "`"))
 
 
 def _line_end(text: str, offset: int) -> int:

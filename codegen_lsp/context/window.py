@@ -7,7 +7,6 @@ backend can reuse its KV cache for it.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Callable
 
@@ -50,22 +49,44 @@ def _tail_within(text: str, budget: int, token_starts: TokenStarts) -> tuple[str
     earliest = starts[len(starts) - budget]
     first_line = text.count("\n", 0, cut)
     pos = _grid_line_start(tail, earliest, first_line)
-    return tail[pos:], len(starts) - bisect_left(starts, pos)
+    # A cut at a line start can split a token that joined the newline with the next
+    # line's indentation; count again and step a line further while it overflows.
+    while True:
+        tokens = len(token_starts(tail[pos:]))
+        if tokens <= budget:
+            return tail[pos:], tokens
+        following = tail.find("\n", pos) + 1
+        pos = following if 0 < following < len(tail) else _tail_chars_start(tail, budget, token_starts)
+        if following <= 0 or following >= len(tail):
+            return tail[pos:], len(token_starts(tail[pos:]))
+
+
+def _tail_chars_start(tail: str, budget: int, token_starts: TokenStarts) -> int:
+    starts = token_starts(tail)
+    return starts[max(0, len(starts) - budget + 1)] if starts else 0
 
 
 def _grid_line_start(tail: str, earliest: int, first_line: int) -> int:
-    """The first line start at or after `earliest` on the absolute line grid, else any."""
+    """The first line start at or after `earliest` on the absolute line grid, else any.
+
+    The grid may give up at most half of the window, and never the last line.
+    """
     line = first_line + tail.count("\n", 0, earliest)
     pos = earliest if earliest > 0 and tail[earliest - 1] == "\n" else tail.find("\n", earliest) + 1
-    if pos <= 0:
-        return earliest  # one huge line: cut inside it
+    if pos <= 0 or pos >= len(tail):
+        return earliest  # no whole line fits: cut inside the line
     if earliest == 0 or tail[earliest - 1] != "\n":
         line += 1
     first_start = pos
-    while pos > 0 and line % PREFIX_GRID_LINES:
+    skippable = tail.count("\n", first_start) // 2
+    skipped = 0
+    while line % PREFIX_GRID_LINES:
         pos = tail.find("\n", pos) + 1
         line += 1
-    return pos if pos > 0 else first_start
+        skipped += 1
+        if pos <= 0 or pos >= len(tail) or skipped > skippable:
+            return first_start
+    return pos
 
 
 def _head_within(text: str, budget: int, token_starts: TokenStarts) -> tuple[str, int]:
@@ -77,4 +98,4 @@ def _head_within(text: str, budget: int, token_starts: TokenStarts) -> tuple[str
         return head, len(starts)
     latest = starts[budget]
     end = head.rfind("\n", 0, latest) + 1 or latest  # whole lines where possible
-    return head[:end], bisect_left(starts, end)
+    return head[:end], len(token_starts(head[:end]))

@@ -14,7 +14,7 @@ from tests.e2e.helpers import Editor, file_uri, last_requests, lsp_server
 # The untrained model rarely ends a hole, so without an interruption every request
 # would decode all of these tokens.
 MAX_TOKENS = 6000
-LONG = {"completion": {"debounceMs": 0, "maxNewTokens": MAX_TOKENS, "promptTokens": 256}}
+LONG = {"completion": {"debounceMs": 0, "maxNewTokens": MAX_TOKENS, "promptTokens": 256}, "model": {"fimOrder": "spm"}}
 TEXT = "def main():\n    \n"
 
 

@@ -59,10 +59,6 @@ def test_surrogates_in_the_prompt_are_a_valid_key(cache):
     assert cache.get(KEY) is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cache.py CompletionCache.put: a value with a lone surrogate makes diskcache/sqlite raise "
-    "UnicodeEncodeError (a ValueError), which is not in _CACHE_ERRORS, so put raises instead of "
-    "logging a failed write"))
 def test_put_of_an_unencodable_value_does_not_raise(cache):
     cache.put(KEY, "bad \udcff surrogate")
     assert cache.get(KEY) is None

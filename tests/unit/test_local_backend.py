@@ -113,10 +113,6 @@ def test_broken_folder_is_a_backend_error(tmp_path, fitted_model, damage):
         LocalBackend(folder, device="cpu")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "local.py LocalBackend.__init__: a truncated or corrupt model.safetensors raises "
-    "safetensors.SafetensorError, which is not in the caught (OSError, ValueError, KeyError), so it escapes "
-    "as a non-BackendError (server._load only catches BackendError/FimTokenError/OSError)"))
 def test_truncated_weights_are_a_backend_error(tmp_path, fitted_model):
     folder = tmp_path / "model"
     shutil.copytree(fitted_model, folder)
