@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
+
+SHUTDOWN_SECONDS = 60
 
 
 @contextlib.asynccontextmanager
@@ -25,7 +28,12 @@ async def lsp_server(editor: str, model: Path | None, options: dict | None = Non
             initialization_options={"codegen": options or {}}))
         client.initialize_result = result
         yield client
-        await client.shutdown_session()
+        await asyncio.wait_for(client.shutdown_session(), SHUTDOWN_SECONDS)
+    except BaseException:
+        # A failed test must not wait for a server that was never asked to exit.
+        if client._server is not None and client._server.returncode is None:
+            client._server.kill()
+        raise
     finally:
         await client.stop()
 

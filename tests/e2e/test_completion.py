@@ -31,3 +31,44 @@ async def test_ghost_text_fills_a_removed_line(editor, fitted_model, tmp_path):
         assert record["outcome"] == "model" and record["mode"] == "multi-line"
         assert record["completion"] == "    return a + b"
         assert "<|cg_fim_prefix|>" in record["prompt"] and record["new_tokens"] > 0
+
+
+async def test_list_item_replaces_the_word_being_typed(editor, fitted_model):
+    text, line = with_line_emptied(FIT_TEXT.read_text(), "    return a + b")
+    async with lsp_server(editor, fitted_model, FAST) as client:
+        doc = Editor(client, file_uri("shapes.py"), text)
+        doc.edit((line, 0), (line, 0), "    ret")
+        result = await doc.complete(line, 7)
+        assert isinstance(result, types.CompletionList) and len(result.items) == 1
+        item = result.items[0]
+        assert item.text_edit.new_text == "    return a + b"[4:] and item.filter_text == item.text_edit.new_text
+        assert item.text_edit.range == types.Range(start=types.Position(line, 4), end=types.Position(line, 7))
+
+
+async def test_typing_ahead_makes_no_backend_call(editor, fitted_model):
+    text, line = with_line_emptied(FIT_TEXT.read_text(), "    return a + b")
+    async with lsp_server(editor, fitted_model, FAST) as client:
+        doc = Editor(client, file_uri("shapes.py"), text)
+        first = await doc.inline(line, 0)
+        assert first.items[0].insert_text == "    return a + b"
+        calls = (await last_requests(client))["backendCalls"]
+        for typed, column in (("    r", 5), ("e", 6), ("t", 7)):
+            doc.edit((line, column - len(typed)), (line, column - len(typed)), typed)
+            result = await doc.inline(line, column)
+            assert result.items[0].insert_text == "    return a + b"[column:]
+        debug = await last_requests(client, 3)
+        assert debug["backendCalls"] == calls
+        assert [r["outcome"] for r in debug["requests"]] == ["typing-ahead"] * 3
+
+
+async def test_cache_hit_survives_a_restart(editor, fitted_model, tmp_path):
+    text, line = with_line_emptied(FIT_TEXT.read_text(), "        self.y = y")
+    options = {**FAST, "cache": {"path": str(tmp_path / "cache")}}
+    for expected in ("model", "cache"):
+        async with lsp_server(editor, fitted_model, options) as client:
+            doc = Editor(client, file_uri("shapes.py"), text)
+            result = await doc.inline(line, 0)
+            assert result.items[0].insert_text == "        self.y = y"
+            debug = await last_requests(client, 1)
+            assert debug["requests"][-1]["outcome"] == expected
+            assert debug["backendCalls"] == (1 if expected == "model" else 0)
