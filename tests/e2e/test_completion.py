@@ -33,16 +33,24 @@ async def test_ghost_text_fills_a_removed_line(editor, fitted_model, tmp_path):
         assert "<|cg_fim_prefix|>" in record["prompt"] and record["new_tokens"] > 0
 
 
-async def test_list_item_replaces_the_word_being_typed(editor, fitted_model):
+async def test_list_item_appears_and_replaces_the_word_being_typed(editor, fitted_model):
     text, line = with_line_emptied(FIT_TEXT.read_text(), "    return a + b")
     async with lsp_server(editor, fitted_model, FAST) as client:
+        assert client.initialize_result.capabilities.completion_provider is not None
         doc = Editor(client, file_uri("shapes.py"), text)
-        doc.edit((line, 0), (line, 0), "    ret")
-        result = await doc.complete(line, 7)
+        result = await doc.complete(line, 0)
         assert isinstance(result, types.CompletionList) and len(result.items) == 1
         item = result.items[0]
-        assert item.text_edit.new_text == "    return a + b"[4:] and item.filter_text == item.text_edit.new_text
-        assert item.text_edit.range == types.Range(start=types.Position(line, 4), end=types.Position(line, 7))
+        assert item.text_edit.new_text == "    return a + b" and item.label == "return a + b"
+        assert item.text_edit.range == types.Range(start=types.Position(line, 0), end=types.Position(line, 0))
+        # With a word typed, the item replaces that word so the editor's filter keeps it.
+        doc.edit((line, 0), (line, 0), "    return")
+        result = await doc.complete(line, 10)
+        (item,) = result.items
+        assert item.text_edit.new_text == "return a + b" and item.filter_text == item.text_edit.new_text
+        assert item.text_edit.range == types.Range(start=types.Position(line, 4), end=types.Position(line, 10))
+        record = (await last_requests(client, 1))["requests"][-1]
+        assert record["kind"] == "list" and record["outcome"] == "typing-ahead"
 
 
 async def test_typing_ahead_makes_no_backend_call(editor, fitted_model):
