@@ -48,7 +48,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run as a plain script from any directory
 
 from lsprotocol import types  # noqa: E402
-from pygls.lsp.client import LanguageClient  # noqa: E402
+from codegen_lsp.lsp_client import ScriptedEditor  # noqa: E402
 
 from codegen_lsp.config import CompletionConfig, default_cache_dir  # noqa: E402
 from codegen_lsp.engine import EMBEDDED_MODEL  # noqa: E402
@@ -188,54 +188,7 @@ class ServerRun:
     backend_calls: int  # during the typing only
 
 
-class BenchClient:
-    """An editor's side of the conversation, over stdio to a server subprocess."""
-
-    def __init__(self) -> None:
-        self.client = LanguageClient("codegen-lsp-benchmark", "0")
-        self.messages: list[str] = []
-        self.version = 0
-        # The server logs every request; the table says it all, so these are dropped.
-        self.client.feature(types.WINDOW_LOG_MESSAGE)(lambda params: None)
-        self.client.feature(types.WINDOW_SHOW_MESSAGE)(lambda params: self.messages.append(params.message))
-
-    async def start(self, model: Path, options: dict, env: dict) -> None:
-        await self.client.start_io(sys.executable, "-m", "codegen_lsp", "serve", "--model", str(model), env=env)
-        await self.client.initialize_async(types.InitializeParams(
-            capabilities=types.ClientCapabilities(), root_uri=Path.cwd().as_uri(),
-            initialization_options={"codegen": options}))
-        self.client.initialized(types.InitializedParams())
-
-    async def stop(self) -> None:
-        await self.client.shutdown_async(None)
-        self.client.exit(None)
-        await self.client.stop()
-
-    def open(self, uri: str, text: str) -> None:
-        self.version += 1
-        self.client.text_document_did_open(types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=self.version, text=text)))
-
-    def insert(self, uri: str, position: types.Position, text: str) -> None:
-        self.version += 1
-        self.client.text_document_did_change(types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=self.version),
-            content_changes=[types.TextDocumentContentChangePartial(
-                range=types.Range(start=position, end=position), text=text)]))
-
-    def ask(self, uri: str, position: types.Position, invoked: bool = False) -> Future:
-        """Send an inline completion request; the future resolves with its response."""
-        kind = types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
-        return self.client.text_document_inline_completion(types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri), position=position,
-            context=types.InlineCompletionContext(trigger_kind=kind)))
-
-    async def debug(self, count: int, with_prompt: bool) -> dict:
-        return await self.client.workspace_execute_command_async(types.ExecuteCommandParams(
-            command="codegen.debug.lastRequests", arguments=[count, with_prompt]))
-
-
-async def warm_up(bench: BenchClient) -> None:
+async def warm_up(bench: ScriptedEditor) -> None:
     """Wait for the model to load and run a few generations, so no keystroke pays for either."""
     text = "def greet(name):\n    \n"
     uri = "file:///bench/warmup.py"
@@ -247,7 +200,7 @@ async def warm_up(bench: BenchClient) -> None:
         raise SystemExit(f"the server could not load the model: {error}")
 
 
-async def replay(bench: BenchClient, session: TypingSession, gap_ms: float, rng: random.Random) -> list[Sent]:
+async def replay(bench: ScriptedEditor, session: TypingSession, gap_ms: float, rng: random.Random) -> list[Sent]:
     """Type `session.typed` into the document; one request per keystroke, never awaited in between."""
     bench.open(session.uri, session.opened)
     text, cursor = session.opened, session.cursor
@@ -275,7 +228,7 @@ async def run_server(model: Path, sessions: list[TypingSession], args: argparse.
     options = {"model": model_options, "completion": completion, "cache": {"path": str(workdir / "cache")},
                "log": {"keepRequests": KEEP_REQUESTS, "file": str(workdir / "server.log")}}
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_CACHE_HOME": str(workdir / "xdg")}
-    bench = BenchClient()
+    bench = ScriptedEditor("codegen-lsp-benchmark")
     await bench.start(model, options, env)
     try:
         await warm_up(bench)
@@ -470,7 +423,9 @@ def server_rows(run: ServerRun, debounce_ms: int) -> list[tuple[str, ...]]:
     # What the pipeline's clock cannot see: JSON-RPC both ways, dispatch, a busy event loop.
     transport = [s.latency_ms - r["timings_ms"].get("total", 0) for s, r in answered]
     # Over every keystroke that got that far, superseded or not: each one paid for it.
-    context = [r["timings_ms"]["context"] - debounce_ms for r in records if r and "context" in r["timings_ms"]]
+    # The server times trigger and context separately from the debounce sleep between them.
+    context = [r["timings_ms"]["context"] + r["timings_ms"].get("trigger", 0)
+               for r in records if r and "context" in r["timings_ms"]]
     first_token = [r["timings_ms"]["first_token"] for r in records if r and r["new_tokens"] > 0]
 
     def share(outcome: str) -> str:
@@ -486,7 +441,7 @@ def server_rows(run: ServerRun, debounce_ms: int) -> list[tuple[str, ...]]:
         (f"server overhead: total - generate - {debounce_ms} ms debounce", *p50_p95(overhead)),
         ("  of which waiting for the backend (queue)", *p50_p95(queue)),
         ("LSP transport and dispatch: end-to-end - server total", *p50_p95(transport)),
-        ("context + prompt per keystroke, debounce excluded", *p50_p95(context)),
+        ("trigger + context + prompt per keystroke", *p50_p95(context)),
         (f"first token, every model call ({len(first_token)})", *p50_p95(first_token)),
         ("backend calls per keystroke", f"{run.backend_calls / keystrokes:.2f}", ""),
         ("keystrokes served by typing-ahead", share("typing-ahead"), ""),

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lsprotocol import types
-from pygls.lsp.client import LanguageClient
 
 from .backends.base import BackendError
 from .engine import resolve_model_path
+from .lsp_client import ScriptedEditor
 
 SAMPLE = Path(__file__).parent / "data" / "demo_sample.py"
 
@@ -40,81 +40,42 @@ def holes(text: str, count: int = 6) -> list[int]:
     return candidates[::stride][:count]
 
 
-class DemoClient:
-    def __init__(self, model: str | None):
-        self.client = LanguageClient("codegen-lsp-demo", "0")
-        self.model = model
-        self.version = 0
-        self.messages: list[str] = []
-        # The server reports each request; the demo prints its own table instead.
-        self.client.feature(types.WINDOW_LOG_MESSAGE)(lambda params: None)
-        self.client.feature(types.WINDOW_SHOW_MESSAGE)(lambda params: self.messages.append(params.message))
-
-    async def start(self, root: Path) -> None:
-        args = ["-m", "codegen_lsp", "serve"] + (["--model", self.model] if self.model else [])
-        await self.client.start_io(sys.executable, *args)
-        await self.client.initialize_async(types.InitializeParams(
-            capabilities=types.ClientCapabilities(), root_uri=root.as_uri(),
-            initialization_options={"codegen": {"completion": {"debounceMs": 0}}}))
-        self.client.initialized(types.InitializedParams())
-
-    async def stop(self) -> None:
-        await self.client.shutdown_async(None)
-        self.client.exit(None)
-        await self.client.stop()
-
-    def open(self, uri: str, text: str) -> None:
-        self.version += 1
-        self.client.text_document_did_open(types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=self.version, text=text)))
-
-    def type_text(self, uri: str, line: int, character: int, text: str) -> None:
-        self.version += 1
-        position = types.Position(line=line, character=character)
-        self.client.text_document_did_change(types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=self.version),
-            content_changes=[types.TextDocumentContentChangePartial(
-                range=types.Range(start=position, end=position), text=text)]))
-
-    async def ask(self, uri: str, line: int, character: int) -> tuple[str, float, str]:
-        started = time.perf_counter()
-        result = await self.client.text_document_inline_completion_async(types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=line, character=character),
-            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
-        latency = (time.perf_counter() - started) * 1000
-        text = result.items[0].insert_text if result and result.items else ""
-        debug = await self.client.workspace_execute_command_async(types.ExecuteCommandParams(
-            command="codegen.debug.lastRequests", arguments=[1, False]))
-        source = debug["requests"][-1]["outcome"] if debug and debug["requests"] else "?"
-        return str(text), latency, source
+async def _ask(editor: ScriptedEditor, uri: str, line: int, character: int) -> tuple[str, float, str]:
+    started = time.perf_counter()
+    result = await asyncio.wrap_future(editor.ask(uri, types.Position(line=line, character=character)))
+    latency = (time.perf_counter() - started) * 1000
+    text = result.items[0].insert_text if result and result.items else ""
+    debug = await editor.debug(1, False)
+    source = debug["requests"][-1]["outcome"] if debug and debug["requests"] else "?"
+    return str(text), latency, source
 
 
 async def _drive(path: Path, model: str | None) -> list[Step]:
     text = path.read_text(encoding="utf-8")
     lines = text.split("\n")
-    demo = DemoClient(model)
-    await demo.start(path.parent)
+    editor = ScriptedEditor("codegen-lsp-demo")
+    await editor.start(model, {"completion": {"debounceMs": 0}}, root=path.parent)
     steps: list[Step] = []
     try:
         for n, line_no in enumerate(holes(text)):
             # The file up to the start of this line's code, as if the user were about to write it.
             indent = len(lines[line_no]) - len(lines[line_no].lstrip())
             uri = f"file:///demo/{n}/{path.name}"
-            before = "\n".join(lines[:line_no] + [lines[line_no][:indent]])
-            demo.open(uri, before + "\n" + "\n".join(lines[line_no + 1:]))
-            suggestion, ms, source = await demo.ask(uri, line_no, indent)
+            opened = "\n".join(lines[:line_no] + [lines[line_no][:indent]] + lines[line_no + 1:])
+            editor.open(uri, opened)
+            suggestion, ms, source = await _ask(editor, uri, line_no, indent)
             steps.append(Step(line_no + 1, source, ms, suggestion))
             if len(suggestion) > 2:
                 # Type the first two characters of the suggestion: the rest needs no model call.
-                demo.type_text(uri, line_no, indent, suggestion[:2])
-                rest, ms, source = await demo.ask(uri, line_no, indent + 2)
+                editor.insert(uri, types.Position(line=line_no, character=indent), suggestion[:2])
+                rest, ms, source = await _ask(editor, uri, line_no, indent + 2)
                 steps.append(Step(line_no + 1, source, ms, suggestion[:2] + "|" + rest))
             # The same place again in a fresh document: the persistent cache answers.
-            demo.open(uri + ".again", before + "\n" + "\n".join(lines[line_no + 1:]))
-            again, ms, source = await demo.ask(uri + ".again", line_no, indent)
+            editor.open(uri + ".again", opened)
+            again, ms, source = await _ask(editor, uri + ".again", line_no, indent)
             steps.append(Step(line_no + 1, source, ms, again))
     finally:
-        await demo.stop()
+        await editor.stop()
     return steps
 
 

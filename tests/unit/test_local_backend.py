@@ -25,20 +25,6 @@ ADD_PREFIX, ADD_MIDDLE, ADD_SUFFIX = hole("def add(a, b):\n", "\n\n\nclass Point
 INIT_PREFIX, INIT_MIDDLE, INIT_SUFFIX = hole("class Point:\n", "\n    def distance_to")
 
 
-@pytest.fixture(scope="module")
-def fitted(fitted_model):
-    backend = LocalBackend(fitted_model, device="cpu")
-    yield backend
-    backend.close()
-
-
-@pytest.fixture(scope="module")
-def rand(random_model):
-    backend = LocalBackend(random_model, device="cpu")
-    yield backend
-    backend.close()
-
-
 def run(backend, prompt, flag=None, **fields):
     request = GenerationRequest(prompt=prompt, max_new_tokens=fields.pop("max_new_tokens", 64), **fields)
     return asyncio.run(backend.generate(request, flag or StopFlag()))

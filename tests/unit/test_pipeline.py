@@ -3,7 +3,6 @@ import asyncio
 import pytest
 
 from codegen_lsp.backends.base import BackendError, StopFlag
-from codegen_lsp.backends.local import LocalBackend
 from codegen_lsp.cache import CompletionCache
 from codegen_lsp.completion import CompletionPipeline, CompletionRequest, neutralise
 from codegen_lsp.config import CompletionConfig, ModelConfig
@@ -23,20 +22,6 @@ def with_line_emptied(text: str, line_text: str) -> tuple[str, int]:
 
 
 EMPTIED, CURSOR = with_line_emptied(FIT_TEXT.read_text(), "    return a + b")
-
-
-@pytest.fixture(scope="module")
-def fitted(fitted_model):
-    backend = LocalBackend(fitted_model, device="cpu")
-    yield backend
-    backend.close()
-
-
-@pytest.fixture(scope="module")
-def rand(random_model):
-    backend = LocalBackend(random_model, device="cpu")
-    yield backend
-    backend.close()
 
 
 def make_pipeline(backend, cache_dir=None, model_config=None, **completion):
