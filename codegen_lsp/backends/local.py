@@ -49,11 +49,22 @@ def pick_dtype(preference: str, device: torch.device) -> torch.dtype:
     return torch.float32  # CPU matmuls in bf16 are slower than fp32 on most CPUs
 
 
-def folder_fingerprint(folder: Path, pattern: str) -> str:
-    """A cheap identity for a model or adapter folder: names, sizes and config text."""
+def folder_fingerprint(folder: Path, pattern: str, *, content: bool) -> str:
+    """An identity for a model or adapter folder, for the completion cache key.
+
+    Adapters are small and retrained in place, so their bytes are hashed; model weights
+    can be many GB, so name, size and modification time stand in for them.
+    """
     digest = hashlib.sha256()
     for path in sorted(folder.glob(pattern)):
-        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}".encode())
+        if content:
+            with path.open("rb") as stream:
+                for chunk in iter(lambda: stream.read(1 << 20), b""):
+                    digest.update(chunk)
+        else:
+            digest.update(str(stat.st_mtime_ns).encode())
     for name in ("config.json", "adapter_config.json"):
         if (folder / name).is_file():
             digest.update((folder / name).read_bytes())
@@ -127,7 +138,7 @@ class LocalBackend:
         except (OSError, ValueError, KeyError, SafetensorError) as exc:
             raise BackendError(f"cannot load the model at {folder}: {exc}") from exc
         self.fim: FimFormat = resolve_format(fim_format, self.tokenizer)
-        self.model_id = f"{folder.name}:{folder_fingerprint(folder, '*.safetensors')}"
+        self.model_id = f"{folder.name}:{folder_fingerprint(folder, '*.safetensors', content=False)}"
         self.adapter_hash = ""
         if adapter:
             model, self.adapter_hash = _with_adapter(model, Path(adapter).expanduser())
@@ -241,4 +252,4 @@ def _with_adapter(model, folder: Path):
         model = PeftModel.from_pretrained(model, folder, is_trainable=False)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise BackendError(f"cannot apply the adapter at {folder}: {exc}") from exc
-    return model, folder_fingerprint(folder, "*.safetensors")
+    return model, folder_fingerprint(folder, "*.safetensors", content=True)
