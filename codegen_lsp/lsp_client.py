@@ -26,7 +26,7 @@ class ScriptedEditor:
         args = ["-m", "codegen_lsp", "serve"] + (["--model", str(model)] if model else [])
         await self.client.start_io(sys.executable, *args, env=env)
         await self.client.initialize_async(types.InitializeParams(
-            capabilities=types.ClientCapabilities(), root_uri=(root or Path.cwd()).as_uri(),
+            capabilities=types.ClientCapabilities(), root_uri=(root or Path.cwd()).resolve().as_uri(),
             initialization_options={"codegen": options}))
         self.client.initialized(types.InitializedParams())
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from codegen_lsp.engine import EMBEDDED_MODEL
-from tests.conftest import FIT_TEXT
+from tests.conftest import FIT_TEXT, ROOT
 
 
 def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -34,7 +34,8 @@ def test_complete_rejects_a_bad_location(fitted_model, tmp_path):
 
 
 def test_demo_drives_the_real_server(fitted_model):
-    done = run_cli("--model", str(fitted_model), "demo", str(FIT_TEXT))
+    # A relative path, as a user types it.
+    done = run_cli("--model", str(fitted_model), "demo", str(FIT_TEXT.relative_to(ROOT)), cwd=ROOT)
     assert done.returncode == 0, done.stderr
     rows = [line.split() for line in done.stdout.splitlines() if line[:5].strip().isdigit()]
     sources = {row[1] for row in rows}
