@@ -51,14 +51,13 @@ def _tail_within(text: str, budget: int, token_starts: TokenStarts) -> tuple[str
     pos = _grid_line_start(tail, earliest, first_line)
     # A cut at a line start can split a token that joined the newline with the next
     # line's indentation; count again and step a line further while it overflows.
-    while True:
-        tokens = len(token_starts(tail[pos:]))
-        if tokens <= budget:
-            return tail[pos:], tokens
+    while (tokens := len(token_starts(tail[pos:]))) > budget:
         following = tail.find("\n", pos) + 1
-        pos = following if 0 < following < len(tail) else _tail_chars_start(tail, budget, token_starts)
-        if following <= 0 or following >= len(tail):
+        if not 0 < following < len(tail):  # no whole line fits: cut inside the last one
+            pos = _tail_chars_start(tail, budget, token_starts)
             return tail[pos:], len(token_starts(tail[pos:]))
+        pos = following
+    return tail[pos:], tokens
 
 
 def _tail_chars_start(tail: str, budget: int, token_starts: TokenStarts) -> int:
