@@ -1,4 +1,4 @@
-"""The `codegen-lsp` command: serve, complete, demo."""
+"""The `codegen-lsp` command: serve, complete, demo, pretrain."""
 
 from __future__ import annotations
 
@@ -38,6 +38,16 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", parents=[common], help="drive the real server over a sample file and print what it suggests")
     demo.add_argument("file", nargs="?", help="source file to type in (default: a bundled sample)")
     demo.set_defaults(run=_demo)
+
+    pretrain = commands.add_parser("pretrain", help="build the corpus and tokenizer and train the embedded model from scratch")
+    pretrain.add_argument("--preset", choices=("cpu", "gpu", "smoke"), help="recipe size (default: gpu when CUDA is available, else cpu)")
+    pretrain.add_argument("--work", type=Path, default=Path("pretrain-work"), help="folder for the corpus, data and checkpoints")
+    pretrain.add_argument("--out", type=Path, help="where the finished model goes (default: WORK/model)")
+    pretrain.add_argument("--resume", action="store_true", help="continue from the last checkpoint in WORK")
+    pretrain.add_argument("--steps", type=int, help="override the preset's number of steps")
+    pretrain.add_argument("--limit-files", type=int, help="use only the first N candidate files (quick runs)")
+    pretrain.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation at the end")
+    pretrain.set_defaults(run=_pretrain)
     return parser
 
 
@@ -108,6 +118,24 @@ EXTENSIONS = {".py": "python", ".js": "javascript", ".jsx": "javascriptreact", "
 
 def language_of(path: Path) -> str:
     return EXTENSIONS.get(path.suffix.lower(), "plaintext")
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from training.pretrain import PRESETS, default_preset, pretrain
+
+    recipe = PRESETS[args.preset or default_preset()]
+    if args.steps:
+        recipe = replace(recipe, steps=args.steps)
+    out = pretrain(args.work, args.out or args.work / "model", recipe, resume=args.resume,
+                   limit_files=args.limit_files)
+    if not args.no_eval:
+        from training.evaluate import evaluate_model
+
+        evaluate_model(out, args.work)
+    print(f"model written to {out}")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from .context.trigger import Mode, decide_mode
 from .context.window import fit_window
 from .logs import RequestLog, RequestRecord
 from .postprocess import PostprocessInput, postprocess
+from .prompts.fim import neutralise
 from .typing_ahead import TypingAhead
 
 # Tokens the FIM markers themselves take, kept free in the window.
@@ -178,16 +179,3 @@ def _fill(record: RequestRecord, generation: Generation) -> None:
 def looks_binary(text: str, offset: int) -> bool:
     """NUL characters near the cursor: a binary file opened as text, nothing to complete."""
     return "\x00" in text[max(0, offset - 4096): offset + 4096]
-
-
-def neutralise(text: str, special_tokens: tuple[str, ...]) -> str:
-    """Break up special-token strings that occur in the user's text.
-
-    A file that contains "<|endoftext|>" literally must not end the prompt early or
-    smuggle in a FIM marker; a zero-width space keeps it text.
-    """
-    for token in special_tokens:
-        token = token.strip()
-        if token and token in text:
-            text = text.replace(token, token[:1] + "\u200b" + token[1:])
-    return text

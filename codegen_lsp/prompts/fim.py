@@ -64,6 +64,43 @@ class FimFormat:
         head = f"{self.repo_name}{repo}\n" if (repo and self.repo_name) else ""
         return f"{head}{self.file_separator}{path}\n"
 
+    def repo_context(self, repo: str | None, files: Sequence[tuple[str, str]]) -> str:
+        """Other files of the repository, each (path, text) after its header.
+
+        The repository name heads the first file only. The context goes first in the
+        prompt, before the FIM tokens, so it stays put while the user types.
+        """
+        parts = [self.repo_header(repo if i == 0 else None, path) + _ending_in_newline(text)
+                 for i, (path, text) in enumerate(files)]
+        return "".join(parts)
+
+    def repo_prompt(self, repo: str | None, files: Sequence[tuple[str, str]], path: str,
+                    prefix: str, suffix: str, order: Order | None = None) -> str:
+        """A FIM prompt for `path` that first shows other files of the repository."""
+        header = self.repo_header(None if files else repo, path)
+        return self.repo_context(repo, files) + header + self.prompt(prefix, suffix, order)
+
+    def repo_training_text(self, repo: str | None, files: Sequence[tuple[str, str]], path: str,
+                           prefix: str, middle: str, suffix: str, order: Order | None = None) -> str:
+        return self.repo_prompt(repo, files, path, prefix, suffix, order) + middle + self.end_of_text
+
+
+def neutralise(text: str, special_tokens: tuple[str, ...]) -> str:
+    """Break up special-token strings that occur in the user's text.
+
+    A file that contains "<|endoftext|>" literally must not end the prompt early or
+    smuggle in a FIM marker; a zero-width space keeps it text.
+    """
+    for token in special_tokens:
+        token = token.strip()
+        if token and token in text:
+            text = text.replace(token, token[:1] + "\u200b" + token[1:])
+    return text
+
+
+def _ending_in_newline(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"
+
 
 # The embedded default model's own format (trained by training/pretrain.py). Its names
 # differ from every other family's so that detection from the vocabulary is unambiguous.

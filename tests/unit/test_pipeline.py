@@ -4,10 +4,10 @@ import pytest
 
 from codegen_lsp.backends.base import BackendError, StopFlag
 from codegen_lsp.cache import CompletionCache
-from codegen_lsp.completion import CompletionPipeline, CompletionRequest, neutralise
+from codegen_lsp.completion import CompletionPipeline, CompletionRequest
 from codegen_lsp.config import CompletionConfig, ModelConfig
 from codegen_lsp.logs import RequestLog
-from codegen_lsp.prompts.fim import CODEGEN
+from codegen_lsp.prompts.fim import CODEGEN, neutralise
 from tests.conftest import FIT_TEXT
 
 URI = "file:///work/shapes.py"
