@@ -167,22 +167,20 @@ def evaluate_model(model_dir: Path, work: Path, tasks_per_kind: int = 300, loss_
 
 
 def markdown_table(results: dict) -> str:
-    """The card's table: one row per system, one column per metric."""
-    systems = list(dict.fromkeys(s for kind in ("next-line", "fim-line") for s in results[kind]))
+    """The card's table: one row per system, one column per metric.
+
+    Next-line prompts are left to right (no suffix), so both model rows share them.
+    """
+    models = [k for k in results["fim-line"] if k.startswith("model")]
     head = ("| system | next line EM | next line ES | FIM line EM | FIM line ES | loss (nats/token) |\n"
             "|---|---|---|---|---|---|")
     rows = []
-    for system in systems:
-        cells = []
-        for kind in ("next-line", "fim-line"):
-            if system in results[kind]:
-                cells += [f"{results[kind][system]['exact_match']:.1%}", f"{results[kind][system]['edit_similarity']:.3f}"]
-            elif system.startswith("model") and "model" in results[kind]:
-                cells += [f"({results[kind]['model']['exact_match']:.1%})", f"({results[kind]['model']['edit_similarity']:.3f})"]
-            else:
-                cells += ["-", "-"]
-        loss_key = "model" if system.startswith("model") else system
-        loss = results["loss"].get(loss_key)
-        cells.append(f"{loss:.3f}" if loss is not None else "-")
+    for system in ["copy earlier line", "4-gram", *models]:
+        next_line = results["next-line"]["model" if system in models else system]
+        fim_line = results["fim-line"][system]
+        loss = results["loss"].get("model" if system in models else system)
+        cells = [f"{next_line['exact_match']:.1%}", f"{next_line['edit_similarity']:.3f}",
+                 f"{fim_line['exact_match']:.1%}", f"{fim_line['edit_similarity']:.3f}",
+                 f"{loss:.3f}" if loss is not None else "-"]
         rows.append(f"| {system} | " + " | ".join(cells) + " |")
     return "\n".join([head, *rows])
