@@ -19,7 +19,7 @@ from .context.trigger import Mode, decide_mode
 from .context.window import fit_window
 from .logs import RequestLog, RequestRecord
 from .postprocess import PostprocessInput, postprocess
-from .prompts.fim import neutralise
+from .prompts.fim import neutralise, split_for_healing
 from .typing_ahead import TypingAhead
 
 # Tokens the FIM markers themselves take, kept free in the window.
@@ -146,12 +146,14 @@ class CompletionPipeline:
         window = fit_window(prefix, suffix, budget, self.config.suffix_share, self.backend.token_starts)
         fim = self.backend.fim
         order = None if self.model_config.fim_order == "auto" else self.model_config.fim_order
-        prompt = fim.prompt(neutralise(window.prefix, fim.special_tokens),
-                            neutralise(window.suffix, fim.special_tokens), order)
-        record.prompt = prompt
+        prompt_prefix, heal = neutralise(window.prefix, fim.special_tokens), ""
+        if self.config.token_healing:
+            prompt_prefix, heal = split_for_healing(prompt_prefix, self.backend.token_starts)
+        prompt = fim.prompt(prompt_prefix, neutralise(window.suffix, fim.special_tokens), order)
+        record.prompt, record.heal = prompt, heal
         return GenerationRequest(
             prompt=prompt, max_new_tokens=max_new, stop=tuple(self.config.stop), single_line=not multiline,
-            temperature=self.config.temperature, top_p=self.config.top_p, session=session)
+            temperature=self.config.temperature, top_p=self.config.top_p, session=session, heal=heal)
 
     async def _generate(self, request: GenerationRequest, stop: StopFlag, record: RequestRecord) -> Generation:
         self.log.backend_calls += 1

@@ -52,6 +52,8 @@ class CompletionConfig:
     top_p: float = _opt(0.95, "Nucleus sampling mass when temperature > 0.", min=0.0, max=1.0)
     stop: list[str] = _opt([], "Extra stop sequences.")
     typing_ahead: bool = _opt(True, "Serve the rest of the last suggestion while it is being typed.")
+    token_healing: bool = _opt(True, "Cut the prompt's last token and make the completion spell it out again "
+                                     "(better completions after half a word, a space or an indentation).")
 
 
 @dataclass

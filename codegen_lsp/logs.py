@@ -31,6 +31,7 @@ class RequestRecord:
     new_tokens: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
     prompt: str = ""
+    heal: str = ""  # text cut from the prompt that the completion had to start with
     completion: str = ""
     error: str = ""
 

@@ -25,11 +25,13 @@ from tqdm import tqdm
 
 from codegen_lsp.backends.base import GenerationRequest, StopFlag
 from codegen_lsp.backends.local import LocalBackend
+from codegen_lsp.prompts.fim import split_for_healing
 
 from .metrics import edit_similarity, most_similar_line_completion
 from .ngram import KneserNey
 
 PREFIX_TOKENS, SUFFIX_TOKENS, NEW_TOKENS = 640, 256, 48
+HEAL = True  # token healing, as the server does by default (completion.tokenHealing)
 
 
 @dataclass(frozen=True)
@@ -80,11 +82,13 @@ def model_answers(backend: LocalBackend, tasks: list[Task], order: str) -> list[
         out = []
         for task in tqdm(tasks, desc=f"model {tasks[0].kind} {order if tasks[0].suffix else ''}".strip(), leave=False):
             prefix = clip(backend.tokenizer, task.prefix, PREFIX_TOKENS, keep_end=True)
-            if task.kind == "next-line":
+            prefix, heal = split_for_healing(prefix, backend.token_starts) if HEAL else (prefix, "")
+            if task.kind == "next-line" and order == "l2r":
                 prompt = prefix
             else:
                 prompt = backend.fim.prompt(prefix, clip(backend.tokenizer, task.suffix, SUFFIX_TOKENS, False), order)
-            gen = await backend.generate(GenerationRequest(prompt, NEW_TOKENS, single_line=True), StopFlag())
+            request = GenerationRequest(prompt, NEW_TOKENS, single_line=True, heal=heal)
+            gen = await backend.generate(request, StopFlag())
             out.append(first_line(gen.text))
         return out
     return asyncio.run(run())
@@ -115,8 +119,10 @@ def per_token_losses(backend: LocalBackend, ngram: KneserNey, stream: np.ndarray
     skip = ngram.order - 1
     model_nll, ngram_nll = [], []
     with torch.no_grad():
-        for i in range(min(windows, len(stream) // window)):
-            ids = stream[i * window:(i + 1) * window].astype(np.int64)
+        count = min(windows, len(stream) // window)
+        # Windows spread evenly over the whole held-out stream, not just its first files.
+        for start in np.linspace(0, len(stream) - window, count).astype(int) if count else []:
+            ids = stream[start:start + window].astype(np.int64)
             logits = backend.model(input_ids=torch.from_numpy(ids)[None]).logits[0].float()
             nll = torch.nn.functional.cross_entropy(logits[:-1], torch.from_numpy(ids[1:]), reduction="none")
             model_nll.append(nll[skip - 1:].numpy())
@@ -154,7 +160,7 @@ def evaluate_model(model_dir: Path, work: Path, tasks_per_kind: int = 300, loss_
         tasks = make_tasks(heldout, tasks_per_kind, kind, seed)
         rows = {"copy earlier line": score([most_similar_line_completion(t.prefix) for t in tasks], tasks),
                 "4-gram": score(ngram_answers(ngram, tokenizer, tasks), tasks)}
-        for order in (("psm",) if kind == "next-line" else ("psm", "spm")):
+        for order in (("l2r",) if kind == "next-line" else ("psm", "spm")):
             label = "model" if kind == "next-line" else f"model ({order.upper()})"
             rows[label] = score(model_answers(backend, tasks, order), tasks)
         results[kind] = rows

@@ -160,12 +160,18 @@ def stage_data(work: Path, recipe: Recipe, tokenizer, files: dict[str, str], nam
                mix: Mix) -> np.ndarray:
     """A packed stream of at least `tokens` token ids, written once to `<name>.bin`."""
     path = work / f"{name}.bin"
+    if len(tokenizer) > 2**16:
+        raise ValueError(f"the stream stores uint16 ids; a vocabulary of {len(tokenizer)} needs a wider dtype")
     if not path.exists():
         ids = build_stream(recipe, tokenizer, files, tokens, mix, random.Random(f"{recipe.seed}-{name}"))
         tmp = path.with_suffix(".tmp")
         ids.tofile(tmp)
         tmp.replace(path)
-    return np.memmap(path, dtype=np.uint16, mode="r")
+    stream = np.memmap(path, dtype=np.uint16, mode="r")
+    if len(stream) < tokens:
+        print(f"note: {path} holds {len(stream)} tokens, fewer than {tokens}: batches will repeat; "
+              "delete it to draw more samples", flush=True)
+    return stream
 
 
 def build_stream(recipe: Recipe, tokenizer, files: dict[str, str], tokens: int, mix: Mix,

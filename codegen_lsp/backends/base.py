@@ -44,12 +44,16 @@ class GenerationRequest:
     top_p: float = 1.0
     # Requests with the same session (a document) may share their KV cache.
     session: str | None = None
+    # Token healing: text cut from the end of the prompt's prefix because it ends inside a
+    # token (half a word, trailing spaces). The completion must start with it again, the
+    # way the model saw such text in training; it is not part of the returned text.
+    heal: str = ""
 
     def cache_fields(self) -> tuple[tuple[str, object], ...]:
         """Everything besides the prompt that changes the answer."""
         return (("max_new_tokens", self.max_new_tokens), ("stop", self.stop),
                 ("single_line", self.single_line), ("temperature", self.temperature),
-                ("top_p", self.top_p))
+                ("top_p", self.top_p), ("heal", self.heal))
 
 
 @dataclass

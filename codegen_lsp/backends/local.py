@@ -150,7 +150,19 @@ class LocalBackend:
         if self.tokenizer.eos_token_id is not None:
             self._end_ids.add(self.tokenizer.eos_token_id)
         self._sessions = KVSessions()
+        self._token_texts: list[str] | None = None  # decoded text of every id, built at the first healing
         self._executor = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="generate")
+
+    def healing_mask(self, heal: str) -> torch.Tensor:
+        """True for the tokens that can continue a prompt whose last `heal` characters were cut."""
+        if self._token_texts is None:
+            special = set(self.tokenizer.all_special_ids)
+            self._token_texts = ["" if i in special else self.tokenizer.decode([i])
+                                 for i in range(len(self.tokenizer))]
+        allowed = [bool(t) and (t.startswith(heal) or heal.startswith(t)) for t in self._token_texts]
+        mask = torch.tensor(allowed, device=self.device)
+        vocab = self.model.config.vocab_size
+        return torch.nn.functional.pad(mask, (0, max(0, vocab - len(mask))), value=False)[:vocab]
 
     def _ids_of(self, tokens: tuple[str, ...]) -> set[int]:
         vocab = self.tokenizer.get_vocab()
@@ -200,7 +212,7 @@ class LocalBackend:
                 break
             feed = [token]
         self._sessions.put(request.session, fed, cache)
-        gen.text = decoder.text
+        gen.text = decoder.completion
         gen.generate_seconds = time.perf_counter() - started
         return gen
 
@@ -214,8 +226,17 @@ class _Decoder:
         self._ids: list[int] = []
         self._pending = 0  # index of the first id not yet turned into text
         self.text = ""
+        self._heal_left = request.heal  # healed text the next tokens must still spell out
+
+    @property
+    def completion(self) -> str:
+        """The text after the healed part: what the user gets."""
+        heal = self._request.heal
+        return self.text[len(heal):] if self.text.startswith(heal) else ""
 
     def choose(self, logits: torch.Tensor) -> int:
+        if self._heal_left:
+            logits = logits.masked_fill(~self._backend.healing_mask(self._heal_left), float("-inf"))
         if self._request.temperature <= 0:
             return int(torch.argmax(logits))
         probs = torch.softmax(logits.float() / self._request.temperature, dim=-1)
@@ -234,9 +255,10 @@ class _Decoder:
         if not piece.endswith("\ufffd"):
             self.text += piece
             self._pending = len(self._ids)
-        if self._request.single_line and "\n" in self.text:
+            self._heal_left = self._heal_left[len(piece):] if self._heal_left.startswith(piece) else ""
+        if self._request.single_line and "\n" in self.completion:
             return "stop"
-        if any(s in self.text for s in self._request.stop):
+        if any(s in self.completion for s in self._request.stop):
             return "stop"
         if len(self._ids) >= self._request.max_new_tokens:
             return "length"

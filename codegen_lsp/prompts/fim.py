@@ -7,9 +7,12 @@ trained on and the text the server asks it are made by the same code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol, Sequence
+import re
+from typing import Callable, Literal, Protocol, Sequence
 
 Order = Literal["psm", "spm"]
+
+_INDENTED_LINE_START = re.compile(r"\n+[ \t]+")
 
 
 class FimTokenError(ValueError):
@@ -96,6 +99,24 @@ def neutralise(text: str, special_tokens: tuple[str, ...]) -> str:
         if token and token in text:
             text = text.replace(token, token[:1] + "\u200b" + token[1:])
     return text
+
+
+def split_for_healing(prefix: str, token_starts: Callable[[str], list[int]], tail_chars: int = 64) -> tuple[str, str]:
+    """(prefix without its last token, that token's text) for token healing.
+
+    A prefix that stops inside a token ("retu", "x = ") ends in a token the model
+    rarely saw there; cutting it and letting generation spell it out again gives the
+    model the boundaries it was trained on. A token with a line break is cut only when
+    it is a line break plus indentation (the cursor on an auto-indented line).
+    """
+    tail = prefix[-tail_chars:]
+    starts = token_starts(tail)
+    if len(starts) < 2:
+        return prefix, ""
+    heal = tail[starts[-1]:]
+    if not heal or ("\n" in heal and not _INDENTED_LINE_START.fullmatch(heal)):
+        return prefix, ""
+    return prefix[: len(prefix) - len(heal)], heal
 
 
 def _ending_in_newline(text: str) -> str:

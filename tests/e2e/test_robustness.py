@@ -34,7 +34,9 @@ async def test_multibyte_text_round_trips_in_the_negotiated_encoding(editor, fit
         cursor = units("s = '😋AB中文'", encoding)
         result = await doc.inline(0, cursor, invoked=True)
         record = (await last_requests(client, 1))["requests"][-1]
-        assert "s = '😋AB中文'" in record["prompt"] and "\r\nx = 1\r\n" in record["prompt"]
+        # Token healing may cut the prefix's last token; the prompt plus the cut text is the line.
+        prefix_part = record["prompt"].split("<|cg_fim_suffix|>")[0] + record["heal"]
+        assert prefix_part.endswith("s = '😋AB中文'") and "\r\nx = 1\r\n" in record["prompt"]
         assert record["outcome"] in ("model", "cache")
         for item in result.items:
             assert item.range.start == types.Position(0, cursor)

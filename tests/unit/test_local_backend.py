@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM
 
 from codegen_lsp.backends.base import BackendError, GenerationRequest, StopFlag
 from codegen_lsp.backends.local import LocalBackend
-from codegen_lsp.prompts.fim import CODEGEN, FimTokenError
+from codegen_lsp.prompts.fim import CODEGEN, FimTokenError, split_for_healing
 from tests.conftest import FIT_TEXT
 
 SOURCE = FIT_TEXT.read_text()
@@ -292,3 +292,19 @@ def test_max_concurrent_two_runs_both_at_once(random_model):
     assert gens[0].text == gens[1].text and gens[0].new_tokens == gens[1].new_tokens == 40
     assert sorted(events[:2]) == [("start", "a"), ("start", "b")]
     assert sorted(events[2:]) == [("end", "a"), ("end", "b")]
+
+
+def test_healing_spells_out_the_cut_text_first_and_returns_only_the_rest(fitted):
+    # The cursor on an auto-indented line, the line break and indentation cut: the newline
+    # spelled out again does not end a single-line completion, nor is it returned.
+    assert ADD_PREFIX.endswith("\n")
+    gen = run(fitted, CODEGEN.prompt(ADD_PREFIX[:-1], ADD_SUFFIX), single_line=True, heal="\n    ")
+    assert gen.finish == "stop" and gen.text.split("\n")[0] == ADD_MIDDLE[4:]
+
+
+def test_healing_mask_allows_tokens_compatible_with_the_cut_text(fitted):
+    mask = fitted.healing_mask("ret")
+    texts = [fitted.tokenizer.decode([i]) for i in range(len(fitted.tokenizer))]
+    allowed = {texts[i] for i in range(len(texts)) if mask[i]}
+    assert allowed and all(t.startswith("ret") or "ret".startswith(t) for t in allowed)
+    assert not any(mask[i] for i in fitted.tokenizer.all_special_ids)
