@@ -31,7 +31,6 @@ from .metrics import edit_similarity, most_similar_line_completion
 from .ngram import KneserNey
 
 PREFIX_TOKENS, SUFFIX_TOKENS, NEW_TOKENS = 640, 256, 48
-HEAL = True  # token healing, as the server does by default (completion.tokenHealing)
 
 
 @dataclass(frozen=True)
@@ -77,17 +76,18 @@ def first_line(text: str) -> str:
     return text.split("\n", 1)[0].rstrip()
 
 
-def model_answers(backend: LocalBackend, tasks: list[Task], order: str) -> list[str]:
+def model_answers(backend: LocalBackend, tasks: list[Task], order: str, heal: bool = True) -> list[str]:
+    """Greedy single-line answers; `heal` as the server's default completion.tokenHealing."""
     async def run() -> list[str]:
         out = []
         for task in tqdm(tasks, desc=f"model {tasks[0].kind} {order if tasks[0].suffix else ''}".strip(), leave=False):
             prefix = clip(backend.tokenizer, task.prefix, PREFIX_TOKENS, keep_end=True)
-            prefix, heal = split_for_healing(prefix, backend.token_starts) if HEAL else (prefix, "")
+            prefix, healed = split_for_healing(prefix, backend.token_starts) if heal else (prefix, "")
             if task.kind == "next-line" and order == "l2r":
                 prompt = prefix
             else:
                 prompt = backend.fim.prompt(prefix, clip(backend.tokenizer, task.suffix, SUFFIX_TOKENS, False), order)
-            request = GenerationRequest(prompt, NEW_TOKENS, single_line=True, heal=heal)
+            request = GenerationRequest(prompt, NEW_TOKENS, single_line=True, heal=healed)
             gen = await backend.generate(request, StopFlag())
             out.append(first_line(gen.text))
         return out

@@ -8,6 +8,7 @@ cannot drift from what was measured.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from codegen_lsp.prompts.fim import CODEGEN
@@ -70,15 +71,8 @@ def _parameters(folder: Path) -> int:
     total = 0
     for path in folder.glob("*.safetensors"):
         with safe_open(path, "pt") as weights:
-            total += sum(_product(weights.get_slice(k).get_shape()) for k in weights.keys())
+            total += sum(math.prod(weights.get_slice(k).get_shape()) for k in weights.keys())
     return total
-
-
-def _product(shape) -> int:
-    out = 1
-    for n in shape:
-        out *= n
-    return out
 
 
 def _training_section(recipe: dict, training: dict) -> str:

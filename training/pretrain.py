@@ -181,14 +181,15 @@ def build_stream(recipe: Recipe, tokenizer, files: dict[str, str], tokens: int, 
     packages: dict[str, list[str]] = {}
     for name in files:
         packages.setdefault(name.rsplit("/", 1)[0], []).append(name)
-    units = [(name, i) for name in sorted(files) for i in range(len(chunks(files[name], max_chars)))]
+    units = [(name, chunk) for name in sorted(files) for chunk in chunks(files[name], max_chars)]
     out: list[np.ndarray] = []
     total = 0
     bar = tqdm(total=tokens, desc="samples: tokens", unit="tok", unit_scale=True)
     while total < tokens:
         rng.shuffle(units)
         for start in range(0, len(units), 512):
-            texts = [_sample(files, packages, name, i, max_chars, rng, mix) for name, i in units[start:start + 512]]
+            texts = [_sample(files, packages, name, chunk, max_chars, rng, mix)
+                     for name, chunk in units[start:start + 512]]
             batch = tokenizer(texts, add_special_tokens=False)["input_ids"]
             ids = np.fromiter((t for seq in batch for t in seq), dtype=np.uint16)
             out.append(ids)
@@ -200,14 +201,14 @@ def build_stream(recipe: Recipe, tokenizer, files: dict[str, str], tokens: int, 
     return np.concatenate(out)[:tokens]
 
 
-def _sample(files, packages, name: str, chunk_index: int, max_chars: int, rng: random.Random, mix: Mix) -> str:
+def _sample(files, packages, name: str, chunk: str, max_chars: int, rng: random.Random, mix: Mix) -> str:
     text = files[name]
     siblings = packages[name.rsplit("/", 1)[0]]
     if len(siblings) > 1 and rng.random() < mix.repo_rate:
         package, _, path = name.partition("/")
         others = [(other.partition("/")[2], files[other]) for other in related_files(name, text, siblings)[:3]]
         return repo_sample(CODEGEN, package, path, text, others, rng, mix, max_chars)
-    return file_sample(CODEGEN, chunks(text, max_chars)[chunk_index], rng, mix)
+    return file_sample(CODEGEN, chunk, rng, mix)
 
 
 # --- the model and its training loop -------------------------------------------------

@@ -8,6 +8,7 @@ of the document's previous prompt, so typing re-encodes only what changed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -151,14 +152,17 @@ class LocalBackend:
             self._end_ids.add(self.tokenizer.eos_token_id)
         self._sessions = KVSessions()
         self._token_texts: list[str] | None = None  # decoded text of every id, built at the first healing
+        # Healed texts repeat (" ", a newline plus indentation, common word pieces): each mask is a
+        # pass over the whole vocabulary, so it is built once per text, not once per token step.
+        self.healing_mask = functools.lru_cache(maxsize=256)(self._healing_mask)
         self._executor = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="generate")
 
-    def healing_mask(self, heal: str) -> torch.Tensor:
+    def _healing_mask(self, heal: str) -> torch.Tensor:
         """True for the tokens that can continue a prompt whose last `heal` characters were cut."""
         if self._token_texts is None:
             special = set(self.tokenizer.all_special_ids)
-            self._token_texts = ["" if i in special else self.tokenizer.decode([i])
-                                 for i in range(len(self.tokenizer))]
+            texts = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
+            self._token_texts = ["" if i in special else t for i, t in enumerate(texts)]
         allowed = [bool(t) and (t.startswith(heal) or heal.startswith(t)) for t in self._token_texts]
         mask = torch.tensor(allowed, device=self.device)
         vocab = self.model.config.vocab_size
