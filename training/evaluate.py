@@ -9,6 +9,11 @@ Tasks, drawn with a fixed seed from files that training never saw:
 Baselines: a 4-gram Kneser-Ney model on the same corpus and tokenizer (it sees only
 the prefix), and "copy the most similar earlier line of the file". The model runs
 through the server's own backend (`LocalBackend`), greedy, one line at most.
+
+Every system gets the same input: the text that fits the model's prompt (the last
+PREFIX_TOKENS of the prefix, the first SUFFIX_TOKENS of the suffix), as the server
+would send it. The copy baseline is also scored on the whole file before the cursor,
+a row of its own, so the table shows what a wider view is worth.
 """
 
 from __future__ import annotations
@@ -72,21 +77,26 @@ def clip(tokenizer, text: str, tokens: int, keep_end: bool) -> str:
     return text[starts[-tokens]:] if keep_end else text[:starts[tokens]]
 
 
+def windowed(tokenizer, tasks: list[Task]) -> list[Task]:
+    """The tasks as the model sees them: the prefix's end and the suffix's start that fit its prompt."""
+    return [Task(t.kind, t.name, clip(tokenizer, t.prefix, PREFIX_TOKENS, keep_end=True),
+                 clip(tokenizer, t.suffix, SUFFIX_TOKENS, keep_end=False), t.target) for t in tasks]
+
+
 def first_line(text: str) -> str:
     return text.split("\n", 1)[0].rstrip()
 
 
 def model_answers(backend: LocalBackend, tasks: list[Task], order: str, heal: bool = True) -> list[str]:
-    """Greedy single-line answers; `heal` as the server's default completion.tokenHealing."""
+    """Greedy single-line answers to `windowed` tasks; `heal` as the server's completion.tokenHealing."""
     async def run() -> list[str]:
         out = []
         for task in tqdm(tasks, desc=f"model {tasks[0].kind} {order if tasks[0].suffix else ''}".strip(), leave=False):
-            prefix = clip(backend.tokenizer, task.prefix, PREFIX_TOKENS, keep_end=True)
-            prefix, healed = split_for_healing(prefix, backend.token_starts) if heal else (prefix, "")
+            prefix, healed = split_for_healing(task.prefix, backend.token_starts) if heal else (task.prefix, "")
             if task.kind == "next-line" and order == "l2r":
                 prompt = prefix
             else:
-                prompt = backend.fim.prompt(prefix, clip(backend.tokenizer, task.suffix, SUFFIX_TOKENS, False), order)
+                prompt = backend.fim.prompt(prefix, task.suffix, order)
             request = GenerationRequest(prompt, NEW_TOKENS, single_line=True, heal=healed)
             gen = await backend.generate(request, StopFlag())
             out.append(first_line(gen.text))
@@ -143,7 +153,7 @@ def token_stream(tokenizer, files: dict[str, str]) -> np.ndarray:
     return np.concatenate(ids)
 
 
-def evaluate_model(model_dir: Path, work: Path, tasks_per_kind: int = 300, loss_windows: int = 48,
+def evaluate_model(model_dir: Path, work: Path, tasks_per_kind: int = 600, loss_windows: int = 48,
                    seed: int = 0) -> dict:
     """Run every task for the model and both baselines; write `evaluation.json` beside the model."""
     from . import corpus
@@ -157,8 +167,10 @@ def evaluate_model(model_dir: Path, work: Path, tasks_per_kind: int = 300, loss_
     ngram = KneserNey(token_stream(tokenizer, train), len(tokenizer), order=4)
     results: dict = {"heldout_files": len(heldout), "tasks_per_kind": tasks_per_kind, "seed": seed}
     for kind in ("next-line", "fim-line"):
-        tasks = make_tasks(heldout, tasks_per_kind, kind, seed)
+        whole = make_tasks(heldout, tasks_per_kind, kind, seed)
+        tasks = windowed(tokenizer, whole)
         rows = {"copy earlier line": score([most_similar_line_completion(t.prefix) for t in tasks], tasks),
+                "copy earlier line (whole file)": score([most_similar_line_completion(t.prefix) for t in whole], whole),
                 "4-gram": score(ngram_answers(ngram, tokenizer, tasks), tasks)}
         for order in (("l2r",) if kind == "next-line" else ("psm", "spm")):
             label = "model" if kind == "next-line" else f"model ({order.upper()})"
@@ -181,7 +193,8 @@ def markdown_table(results: dict) -> str:
     head = ("| system | next line EM | next line ES | FIM line EM | FIM line ES | loss (nats/token) |\n"
             "|---|---|---|---|---|---|")
     rows = []
-    for system in ["copy earlier line", "4-gram", *models]:
+    baselines = [k for k in results["fim-line"] if not k.startswith("model")]
+    for system in [*baselines, *models]:
         next_line = results["next-line"]["model" if system in models else system]
         fim_line = results["fim-line"][system]
         loss = results["loss"].get("model" if system in models else system)

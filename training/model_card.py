@@ -14,7 +14,7 @@ from pathlib import Path
 from codegen_lsp.prompts.fim import CODEGEN
 
 from .corpus import HELDOUT_FRACTION
-from .evaluate import markdown_table
+from .evaluate import PREFIX_TOKENS, SUFFIX_TOKENS, markdown_table
 
 
 def _load(folder: Path, name: str) -> dict:
@@ -124,7 +124,9 @@ def _evaluation_section(evaluation: dict) -> str:
         f"{evaluation['loss']['tokens']} held-out tokens, the same targets for both models. The 4-gram "
         f"(interpolated Kneser-Ney, same corpus and tokenizer) and the copy baseline see only the prefix; "
         f"the copy baseline finishes the line from the earlier line that starts like it and follows the most "
-        f"similar line.\n\n{markdown_table(evaluation)}\n")
+        f"similar line. Every system gets the text that fits the model's prompt (the last "
+        f"{PREFIX_TOKENS} tokens before the cursor, the first {SUFFIX_TOKENS} after it); the copy baseline's "
+        f"\"whole file\" row may copy from anywhere above the cursor.\n\n{markdown_table(evaluation)}\n")
 
 
 def _footprint_section(footprint: dict) -> str:

@@ -87,3 +87,19 @@ def test_score_and_table():
     table = markdown_table(result).splitlines()
     assert table[2] == "| copy earlier line | 10.0% | 0.300 | 10.0% | 0.300 | - |"
     assert table[5] == "| model (SPM) | 30.0% | 0.500 | 45.0% | 0.650 | 1.500 |"
+
+
+def test_every_system_sees_the_window_the_model_gets():
+    from training.evaluate import PREFIX_TOKENS, SUFFIX_TOKENS, windowed
+    from training.tiny import build_tokenizer
+
+    text = FIT_TEXT.read_text() * 8
+    tokenizer = build_tokenizer([text], vocab_size=300)
+    assert len(tokenizer(text)["input_ids"]) > PREFIX_TOKENS + SUFFIX_TOKENS
+    middle = len(text) // 2
+    task = Task("fim-line", "f", text[:middle], text[middle:], "x")
+    (seen,) = windowed(tokenizer, [task])
+    assert task.prefix.endswith(seen.prefix) and task.suffix.startswith(seen.suffix)
+    assert len(tokenizer(seen.prefix)["input_ids"]) == PREFIX_TOKENS
+    assert len(tokenizer(seen.suffix)["input_ids"]) == SUFFIX_TOKENS
+    assert windowed(tokenizer, [seen]) == [seen]

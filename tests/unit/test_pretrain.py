@@ -63,7 +63,7 @@ def test_the_exported_model_serves(run):
 def test_evaluation_and_card(run):
     work, out, _, _ = run
     results = evaluate_model(out, work, tasks_per_kind=4, loss_windows=1)
-    assert set(results["fim-line"]) == {"copy earlier line", "4-gram", "model (PSM)", "model (SPM)"}
+    assert set(results["fim-line"]) == {"copy earlier line", "copy earlier line (whole file)", "4-gram", "model (PSM)", "model (SPM)"}
     for kind in ("next-line", "fim-line"):
         for row in results[kind].values():
             assert 0.0 <= row["exact_match"] <= 1.0 and 0.0 <= row["edit_similarity"] <= 1.0
