@@ -12,9 +12,15 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+from tree_sitter import Tree
+
 from .backends.base import Backend, BackendError, Generation, GenerationRequest, StopFlag
 from .cache import CacheKey, CompletionCache
 from .config import CompletionConfig, ModelConfig
+from .context.assemble import Assembly, Cursor, assemble, commented
+from .context.index import WorkspaceIndex
+from .context.languages import normalise
+from .context.symbols import Outline, outline
 from .context.trigger import Mode, decide_mode
 from .context.window import fit_window
 from .logs import RequestLog, RequestRecord
@@ -27,6 +33,16 @@ PROMPT_OVERHEAD_TOKENS = 8
 
 
 @dataclass(frozen=True)
+class RepoInputs:
+    """Where the document sits in the workspace, for repository context."""
+
+    path: str                                   # relative to the workspace root
+    repo: str                                   # the workspace's name
+    tree: Tree | None = None                    # the document's current syntax tree
+    recent: tuple[tuple[str, str], ...] = ()    # other open documents (path, text), most recent first
+
+
+@dataclass(frozen=True)
 class CompletionRequest:
     uri: str
     version: int
@@ -35,6 +51,7 @@ class CompletionRequest:
     language_id: str
     kind: Literal["inline", "list"] = "inline"
     invoked: bool = False  # asked for explicitly, not while typing
+    repo: RepoInputs | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +69,9 @@ class CompletionPipeline:
         self.model_config = model_config
         self.log = log
         self.typing_ahead = TypingAhead()
+        self.index: WorkspaceIndex | None = None  # the server sets it once the workspace is indexed
         self._active: dict[str, StopFlag] = {}
+        self._outlines: dict[str, tuple[int, Outline]] = {}  # uri -> (version, outline of that version)
 
     async def complete(self, request: CompletionRequest, stop: StopFlag) -> CompletionResult:
         """Run the pipeline for one request; superseding any older one for the same document."""
@@ -80,6 +99,7 @@ class CompletionPipeline:
     def forget(self, uri: str) -> None:
         """Drop what is kept for a closed document."""
         self.typing_ahead.forget(uri)
+        self._outlines.pop(uri, None)
         flag = self._active.pop(uri, None)
         if flag is not None:
             flag.set("cancelled")
@@ -110,7 +130,7 @@ class CompletionPipeline:
 
         # context and prompt
         t0 = time.perf_counter()
-        generation_request = self._prompt(prefix, suffix, mode, request.uri, record)
+        generation_request = self._prompt(request, prefix, suffix, mode, record)
         record.time("context", time.perf_counter() - t0)
 
         # cache, then backend
@@ -138,22 +158,55 @@ class CompletionPipeline:
         self.typing_ahead.remember(request.uri, prefix, suffix, text)
         return text
 
-    def _prompt(self, prefix: str, suffix: str, mode: Mode, session: str, record: RequestRecord) -> GenerationRequest:
+    def _prompt(self, request: CompletionRequest, prefix: str, suffix: str, mode: Mode,
+                record: RequestRecord) -> GenerationRequest:
         multiline = mode is Mode.MULTI_LINE
         max_new = self.config.max_new_tokens if multiline else self.config.single_line_max_tokens
         window_budget = self.backend.context_window - max_new - PROMPT_OVERHEAD_TOKENS
         budget = max(0, min(self.config.prompt_tokens, window_budget))
-        window = fit_window(prefix, suffix, budget, self.config.suffix_share, self.backend.token_starts)
+        assembly = self._repo_context(request, prefix, suffix, budget, record)
+        window = fit_window(prefix, suffix, budget - assembly.tokens, self.config.suffix_share,
+                            self.backend.token_starts)
         fim = self.backend.fim
         order = None if self.model_config.fim_order == "auto" else self.model_config.fim_order
-        prompt_prefix, heal = neutralise(window.prefix, fim.special_tokens), ""
+        files = [(path, neutralise(text, fim.special_tokens)) for path, text in assembly.files]
+        prompt_prefix, heal = neutralise(assembly.prefix_header + window.prefix, fim.special_tokens), ""
+        if files and fim.file_separator is None:
+            prompt_prefix = commented(files, normalise(request.language_id)) + prompt_prefix
         if self.config.token_healing:
             prompt_prefix, heal = split_for_healing(prompt_prefix, self.backend.token_starts)
-        prompt = fim.prompt(prompt_prefix, neutralise(window.suffix, fim.special_tokens), order)
+        prompt_suffix = neutralise(window.suffix, fim.special_tokens)
+        if files and fim.file_separator is not None:
+            prompt = fim.repo_prompt(request.repo.repo, files, request.repo.path, prompt_prefix, prompt_suffix, order)
+        else:
+            prompt = fim.prompt(prompt_prefix, prompt_suffix, order)
         record.prompt, record.heal = prompt, heal
         return GenerationRequest(
             prompt=prompt, max_new_tokens=max_new, stop=tuple(self.config.stop), single_line=not multiline,
-            temperature=self.config.temperature, top_p=self.config.top_p, session=session, heal=heal)
+            temperature=self.config.temperature, top_p=self.config.top_p, session=request.uri, heal=heal)
+
+    def _repo_context(self, request: CompletionRequest, prefix: str, suffix: str, budget: int,
+                      record: RequestRecord) -> Assembly:
+        """Repository context within its share of `budget`; empty when off or outside a workspace."""
+        share = min(self.config.context_tokens, budget // 2)
+        if request.repo is None or not self.config.repo_context or share <= 0:
+            return Assembly()
+        # The window the context must not repeat: the one it would get with the whole share used.
+        provisional = fit_window(prefix, suffix, budget - share, self.config.suffix_share, self.backend.token_starts)
+        cursor = Cursor(request.repo.path, normalise(request.language_id), request.text, request.offset,
+                        request.repo.tree)
+        assembly = assemble(cursor, self.index, self._outline(request, cursor), request.repo.recent,
+                            provisional.prefix, share, lambda text: len(self.backend.token_starts(text)))
+        record.context = [item.as_dict() for item in assembly.items]
+        return assembly
+
+    def _outline(self, request: CompletionRequest, cursor: Cursor) -> Outline:
+        known = self._outlines.get(request.uri)
+        if known is not None and known[0] == request.version:
+            return known[1]
+        own = outline(cursor.language, cursor.tree, cursor.text.encode("utf-8", "surrogatepass"))
+        self._outlines[request.uri] = (request.version, own)
+        return own
 
     async def _generate(self, request: GenerationRequest, stop: StopFlag, record: RequestRecord) -> Generation:
         self.log.backend_calls += 1

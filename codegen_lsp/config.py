@@ -54,6 +54,17 @@ class CompletionConfig:
     typing_ahead: bool = _opt(True, "Serve the rest of the last suggestion while it is being typed.")
     token_healing: bool = _opt(True, "Cut the prompt's last token and make the completion spell it out again "
                                      "(better completions after half a word, a space or an indentation).")
+    repo_context: bool = _opt(True, "Add repository context: signatures from other files, similar snippets "
+                                    "of open files, and the file's imports and scopes when the window cut them.")
+    context_tokens: int = _opt(384, "Most prompt tokens repository context may take (at most half the budget).",
+                               min=0, max=16384)
+
+
+@dataclass
+class IndexConfig:
+    enabled: bool = _opt(True, "Index the workspace's definitions (tree-sitter) for repository context.")
+    max_files: int = _opt(20000, "Index at most this many files.", min=1)
+    max_file_kb: int = _opt(1000, "Skip files larger than this.", min=1)
 
 
 @dataclass
@@ -75,6 +86,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
 

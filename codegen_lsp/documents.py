@@ -9,6 +9,10 @@ import re
 from bisect import bisect_left, bisect_right
 from typing import Literal
 
+from tree_sitter import Tree
+
+from .context.syntax import EditSpan, SyntaxTree
+
 Encoding = Literal["utf-8", "utf-16", "utf-32"]
 Range = tuple[int, int, int, int]
 
@@ -47,7 +51,7 @@ def _line_starts(text: str) -> list[int]:
 
 
 class Document:
-    """One open document: its text and a cache of where its lines start."""
+    """One open document: its text, a cache of where its lines start, and its syntax tree."""
 
     def __init__(self, uri: str, language_id: str, version: int, text: str) -> None:
         self.uri = uri
@@ -55,6 +59,12 @@ class Document:
         self.version = version
         self.text = text
         self._starts: list[int] | None = None
+        self.syntax = SyntaxTree.for_language(language_id)  # parsed when first asked for
+
+    @property
+    def tree(self) -> Tree | None:
+        """The up-to-date syntax tree; None for a language without a grammar or a huge file."""
+        return self.syntax.current(self.text) if self.syntax is not None else None
 
     @property
     def line_count(self) -> int:
@@ -89,10 +99,14 @@ class Document:
         """Replace `range` (start line/char, end line/char) with `text`; None replaces everything."""
         if range is None:
             self.text, self._starts = text, None
+            if self.syntax is not None:
+                self.syntax.replace_all()
             return
         start = self.offset_at(range[0], range[1], encoding)
         end = self.offset_at(range[2], range[3], encoding)
         start, end = min(start, end), max(start, end)
+        if self.syntax is not None:
+            self.syntax.edit(EditSpan.of(self.text, start, end, text))
         self.text = self.text[:start] + text + self.text[end:]
         if self._starts is not None:
             self._starts = self._shifted_starts(self._starts, start, end, len(text))
@@ -149,7 +163,12 @@ class DocumentStore:
         for text, range in changes:
             doc.apply_change(text, range, encoding)
         doc.version = version
+        self._docs[uri] = self._docs.pop(uri)  # most recently changed last
         return doc
+
+    def recent(self) -> list[Document]:
+        """Open documents, the most recently opened or changed first."""
+        return list(reversed(self._docs.values()))
 
     def close(self, uri: str) -> None:
         self._docs.pop(uri, None)

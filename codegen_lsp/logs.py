@@ -34,6 +34,8 @@ class RequestRecord:
     heal: str = ""  # text cut from the prompt that the completion had to start with
     completion: str = ""
     error: str = ""
+    # Repository context candidates: path, kind, why, score, tokens, included or why dropped.
+    context: list[dict] = field(default_factory=list)
 
     def time(self, stage: str, seconds: float) -> None:
         self.timings_ms[stage] = round(seconds * 1000, 2)

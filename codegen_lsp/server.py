@@ -10,12 +10,15 @@ from pathlib import Path
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
 
 from . import __version__
 from .backends.base import BackendError
-from .completion import CompletionPipeline
+from .completion import CompletionPipeline, RepoInputs
 from .config import Config, default_cache_dir
-from .documents import DocumentStore
+from .context.index import WorkspaceIndex
+from .context.workspace_files import Limits, WorkspaceFiles, is_private_name
+from .documents import Document, DocumentStore
 from .engine import build_pipeline
 from .logs import RequestLog, RequestRecord, setup_file_log
 from .lsp_convert import encoding_name, lsp_message_type
@@ -24,6 +27,7 @@ from .prompts.fim import FimTokenError
 log = logging.getLogger(__name__)
 
 _LEVEL_ORDER = ["error", "warning", "info", "debug"]
+RECENT_DOCUMENTS = 10  # open documents searched for similar snippets
 
 
 class CodegenServer(LanguageServer):
@@ -37,6 +41,9 @@ class CodegenServer(LanguageServer):
         self.load_error: str | None = None
         self._loading: asyncio.Task | None = None
         self._log_file: Path | None = None
+        self.workspace_files: WorkspaceFiles | None = None
+        self.index: WorkspaceIndex | None = None
+        self._indexing: asyncio.Task | None = None
 
     @property
     def encoding(self) -> str:
@@ -77,6 +84,7 @@ class CodegenServer(LanguageServer):
         token = await self._begin_progress("codegen-lsp: loading the model")
         try:
             self.pipeline = await asyncio.to_thread(build_pipeline, self.config, self.requests, self.model_override)
+            self.pipeline.index = self.index
             self.log_line(f"model {self.pipeline.backend.model_id} ready ({self.pipeline.backend.fim.name} FIM)")
         except (BackendError, FimTokenError, OSError) as exc:
             self.load_error = str(exc)
@@ -97,10 +105,76 @@ class CodegenServer(LanguageServer):
         return self.pipeline
 
     def shutdown_model(self) -> None:
+        if self._indexing is not None:
+            self._indexing.cancel()
+        if self.index is not None:
+            self.index.close()
         if self.pipeline is not None:
             self.pipeline.backend.close()
             if self.pipeline.cache is not None:
                 self.pipeline.cache.close()
+
+    # -- the workspace -------------------------------------------------------------
+
+    def open_workspace(self, root: Path | None) -> None:
+        if root is None or not root.is_dir():
+            return
+        limits = Limits(max_file_bytes=self.config.index.max_file_kb * 1000, max_files=self.config.index.max_files)
+        self.workspace_files = WorkspaceFiles(root, limits)
+
+    def start_indexing(self) -> None:
+        if self.workspace_files is None or not self.config.index.enabled:
+            return
+        if self._indexing is not None and not self._indexing.done():
+            self._indexing.cancel()
+        self._indexing = asyncio.ensure_future(self._build_index(self.workspace_files))
+
+    async def _build_index(self, files: WorkspaceFiles) -> None:
+        if self.index is None or self.index.files is not files:
+            self.index = WorkspaceIndex(files, default_cache_dir() / "index")
+        index = self.index
+        if self.pipeline is not None:
+            self.pipeline.index = index  # what is indexed so far already serves
+        token = await self._begin_progress("codegen-lsp: indexing the workspace", cancellable=True)
+        loop = asyncio.get_running_loop()
+
+        def progress(done: int, total: int) -> None:
+            if token is not None and (done == total or done % 25 == 0):
+                loop.call_soon_threadsafe(self._report_progress, token, done, total)
+
+        try:
+            report = await asyncio.to_thread(index.build, progress, lambda: self._progress_cancelled(token))
+        except Exception as exc:  # a failed index costs context, never the server
+            log.exception("indexing the workspace failed")
+            self.tell_user("warning", f"codegen-lsp: indexing the workspace failed: {exc}")
+            return
+        finally:
+            self._end_progress(token)
+        self.log_line(f"indexed {report.files} files of {files.root} ({report.parsed} parsed, "
+                      f"{report.from_store} from the index store, {report.skipped} skipped)"
+                      + (": cancelled, the index is partial" if report.cancelled else ""))
+
+    def is_private(self, uri: str) -> bool:
+        """A file that must never reach a prompt, the cache or a log (secrets, .codegenignore)."""
+        path = to_fs_path(uri)
+        if path is None:
+            return False
+        return self.workspace_files.is_private(path) if self.workspace_files else is_private_name(path)
+
+    def repo_inputs(self, document: Document) -> RepoInputs:
+        path = to_fs_path(document.uri) or document.uri
+        files = self.workspace_files
+        relative = files.relative(path) if files is not None else None
+        recent = tuple(
+            (self._display_path(doc.uri), doc.text) for doc in self.documents.recent()
+            if doc.uri != document.uri and not self.is_private(doc.uri))[:RECENT_DOCUMENTS]
+        return RepoInputs(path=relative or Path(path).name, repo=files.root.name if files else "",
+                          tree=document.tree, recent=recent)
+
+    def _display_path(self, uri: str) -> str:
+        path = to_fs_path(uri) or uri
+        relative = self.workspace_files.relative(path) if self.workspace_files is not None else None
+        return relative or Path(path).name
 
     # -- reporting -----------------------------------------------------------------
 
@@ -117,17 +191,26 @@ class CodegenServer(LanguageServer):
         level = "error" if record.outcome == "error" else "debug" if record.outcome in ("skipped", "superseded") else "info"
         self.log_line(record.summary(), level)
 
-    async def _begin_progress(self, title: str) -> str | None:
+    async def _begin_progress(self, title: str, cancellable: bool = False) -> str | None:
         capabilities = self.client_capabilities.window
         if capabilities is None or not capabilities.work_done_progress:
             return None
-        token = f"codegen-load-{id(self)}-{asyncio.get_running_loop().time()}"
+        token = f"codegen-{id(self)}-{asyncio.get_running_loop().time()}"
         try:
             await self.work_done_progress.create_async(token)
         except Exception:  # the client refused: go on without progress
             return None
-        self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=False))
+        self.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+            title=title, cancellable=cancellable, percentage=0 if cancellable else None))
         return token
+
+    def _report_progress(self, token: str, done: int, total: int) -> None:
+        self.work_done_progress.report(token, types.WorkDoneProgressReport(
+            message=f"{done}/{total} files", percentage=int(100 * done / max(1, total))))
+
+    def _progress_cancelled(self, token: str | None) -> bool:
+        future = self.work_done_progress.tokens.get(token) if token is not None else None
+        return future is not None and future.cancelled()
 
     def _end_progress(self, token: str | None) -> None:
         if token is not None:

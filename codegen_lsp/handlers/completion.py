@@ -21,11 +21,15 @@ async def _complete(ls: CodegenServer, uri: str, position: types.Position, kind:
         ls.log_line(f"completion for a document that is not open: {uri}", "warning")
         return "", None, 0
     offset = document.offset_at(position.line, position.character, ls.encoding)
+    if ls.is_private(uri):
+        ls.log_line("completion skipped: the file is private (secrets pattern or .codegenignore)", "debug")
+        return "", document, offset
     pipeline = await ls.completion_pipeline()
     if pipeline is None:
         return "", document, offset
     request = CompletionRequest(uri=uri, version=document.version, text=document.text, offset=offset,
-                                language_id=document.language_id, kind=kind, invoked=invoked)
+                                language_id=document.language_id, kind=kind, invoked=invoked,
+                                repo=ls.repo_inputs(document))
     result = await pipeline.complete(request, StopFlag())
     return result.text, document, offset
 

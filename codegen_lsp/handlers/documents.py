@@ -1,8 +1,13 @@
-"""textDocument/didOpen, didChange, didClose: the server's own copy of open documents."""
+"""textDocument/didOpen, didChange, didSave, didClose and workspace/didChangeWatchedFiles:
+the server's own copy of open documents, and the workspace index kept up to date.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lsprotocol import types
+from pygls.uris import to_fs_path
 
 from ..lsp_convert import plain_changes
 from ..server import CodegenServer
@@ -25,7 +30,24 @@ def did_close(ls: CodegenServer, params: types.DidCloseTextDocumentParams) -> No
         ls.pipeline.forget(params.text_document.uri)
 
 
+def _reindex(ls: CodegenServer, uri: str) -> None:
+    path = to_fs_path(uri)
+    if ls.index is not None and path is not None:
+        ls.index.update_file(Path(path))
+
+
+def did_save(ls: CodegenServer, params: types.DidSaveTextDocumentParams) -> None:
+    _reindex(ls, params.text_document.uri)
+
+
+def did_change_watched_files(ls: CodegenServer, params: types.DidChangeWatchedFilesParams) -> None:
+    for change in params.changes:
+        _reindex(ls, change.uri)  # a deleted file leaves the index: update_file sees it gone
+
+
 def register(ls: CodegenServer) -> None:
     ls.feature(types.TEXT_DOCUMENT_DID_OPEN)(did_open)
     ls.feature(types.TEXT_DOCUMENT_DID_CHANGE)(did_change)
+    ls.feature(types.TEXT_DOCUMENT_DID_SAVE)(did_save)
     ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)(did_close)
+    ls.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)(did_change_watched_files)

@@ -16,15 +16,17 @@ SHUTDOWN_SECONDS = 60
 
 
 @contextlib.asynccontextmanager
-async def lsp_server(editor: str, model: Path | None, options: dict | None = None, env: dict | None = None):
-    """A running server and an initialized client; shut down cleanly afterwards."""
+async def lsp_server(editor: str, model: Path | None, options: dict | None = None, env: dict | None = None,
+                     root: Path | None = None):
+    """A running server and an initialized client, in workspace `root` (none by default); shut down after."""
     client: LanguageClient = make_test_lsp_client()
     server_env = {**os.environ, **(env or {})}
     args = ["-m", "codegen_lsp", "serve"] + (["--model", str(model)] if model else [])
     await client.start_io(sys.executable, *args, env=server_env)
     try:
         result = await client.initialize_session(types.InitializeParams(
-            capabilities=client_capabilities(editor), root_uri=Path.cwd().as_uri(),
+            capabilities=client_capabilities(editor), root_uri=root.as_uri() if root else None,
+            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)] if root else None,
             initialization_options={"codegen": options or {}}))
         client.initialize_result = result
         yield client

@@ -1,0 +1,6 @@
+source ./lib.sh
+
+# Greets.
+greet() {
+  echo "hi $1"
+}
