@@ -20,7 +20,8 @@ from .config import CompletionConfig, ModelConfig
 from .context.assemble import Assembly, Cursor, assemble, commented
 from .context.index import WorkspaceIndex
 from .context.languages import normalise
-from .context.symbols import Outline, outline
+from .context.symbols import FileFacts, file_facts
+from .context.syntax_guard import guard
 from .context.trigger import Mode, decide_mode
 from .context.window import fit_window
 from .logs import RequestLog, RequestRecord
@@ -71,7 +72,7 @@ class CompletionPipeline:
         self.typing_ahead = TypingAhead()
         self.index: WorkspaceIndex | None = None  # the server sets it once the workspace is indexed
         self._active: dict[str, StopFlag] = {}
-        self._outlines: dict[str, tuple[int, Outline]] = {}  # uri -> (version, outline of that version)
+        self._facts: dict[str, tuple[int, FileFacts]] = {}  # uri -> (version, that version's names and imports)
 
     async def complete(self, request: CompletionRequest, stop: StopFlag) -> CompletionResult:
         """Run the pipeline for one request; superseding any older one for the same document."""
@@ -99,7 +100,7 @@ class CompletionPipeline:
     def forget(self, uri: str) -> None:
         """Drop what is kept for a closed document."""
         self.typing_ahead.forget(uri)
-        self._outlines.pop(uri, None)
+        self._facts.pop(uri, None)
         flag = self._active.pop(uri, None)
         if flag is not None:
             flag.set("cancelled")
@@ -153,6 +154,10 @@ class CompletionPipeline:
         text = postprocess(PostprocessInput(
             raw=raw, prefix=prefix, suffix=suffix, multiline=mode is Mode.MULTI_LINE,
             special_tokens=self.backend.special_tokens, stop_sequences=tuple(self.config.stop)))
+        if text and self.config.syntax_check and request.repo is not None and request.repo.tree is not None:
+            checked = guard(normalise(request.language_id), request.repo.tree, request.text, request.offset,
+                            text, mode is Mode.MULTI_LINE)
+            text, record.syntax = checked.text, checked.note
         record.time("postprocess", time.perf_counter() - t1)
         record.completion = text
         self.typing_ahead.remember(request.uri, prefix, suffix, text)
@@ -164,9 +169,11 @@ class CompletionPipeline:
         max_new = self.config.max_new_tokens if multiline else self.config.single_line_max_tokens
         window_budget = self.backend.context_window - max_new - PROMPT_OVERHEAD_TOKENS
         budget = max(0, min(self.config.prompt_tokens, window_budget))
-        assembly = self._repo_context(request, prefix, suffix, budget, record)
-        window = fit_window(prefix, suffix, budget - assembly.tokens, self.config.suffix_share,
-                            self.backend.token_starts)
+        window = fit_window(prefix, suffix, budget, self.config.suffix_share, self.backend.token_starts)
+        assembly = self._repo_context(request, window.prefix, budget, record)
+        if assembly.tokens:
+            window = fit_window(prefix, suffix, budget - assembly.tokens, self.config.suffix_share,
+                                self.backend.token_starts)
         fim = self.backend.fim
         order = None if self.model_config.fim_order == "auto" else self.model_config.fim_order
         files = [(path, neutralise(text, fim.special_tokens)) for path, text in assembly.files]
@@ -185,28 +192,29 @@ class CompletionPipeline:
             prompt=prompt, max_new_tokens=max_new, stop=tuple(self.config.stop), single_line=not multiline,
             temperature=self.config.temperature, top_p=self.config.top_p, session=request.uri, heal=heal)
 
-    def _repo_context(self, request: CompletionRequest, prefix: str, suffix: str, budget: int,
+    def _repo_context(self, request: CompletionRequest, window_prefix: str, budget: int,
                       record: RequestRecord) -> Assembly:
-        """Repository context within its share of `budget`; empty when off or outside a workspace."""
+        """Repository context within its share of `budget`; empty when off or outside a workspace.
+
+        It must not repeat `window_prefix`: the widest window, which the final one never exceeds.
+        """
         share = min(self.config.context_tokens, budget // 2)
         if request.repo is None or not self.config.repo_context or share <= 0:
             return Assembly()
-        # The window the context must not repeat: the one it would get with the whole share used.
-        provisional = fit_window(prefix, suffix, budget - share, self.config.suffix_share, self.backend.token_starts)
         cursor = Cursor(request.repo.path, normalise(request.language_id), request.text, request.offset,
                         request.repo.tree)
-        assembly = assemble(cursor, self.index, self._outline(request, cursor), request.repo.recent,
-                            provisional.prefix, share, lambda text: len(self.backend.token_starts(text)))
+        assembly = assemble(cursor, self.index, self._file_facts(request, cursor), request.repo.recent,
+                            window_prefix, share, lambda text: len(self.backend.token_starts(text)))
         record.context = [item.as_dict() for item in assembly.items]
         return assembly
 
-    def _outline(self, request: CompletionRequest, cursor: Cursor) -> Outline:
-        known = self._outlines.get(request.uri)
+    def _file_facts(self, request: CompletionRequest, cursor: Cursor) -> FileFacts:
+        known = self._facts.get(request.uri)
         if known is not None and known[0] == request.version:
             return known[1]
-        own = outline(cursor.language, cursor.tree, cursor.text.encode("utf-8", "surrogatepass"))
-        self._outlines[request.uri] = (request.version, own)
-        return own
+        facts = file_facts(cursor.tree, cursor.text.encode("utf-8", "surrogatepass"))
+        self._facts[request.uri] = (request.version, facts)
+        return facts
 
     async def _generate(self, request: GenerationRequest, stop: StopFlag, record: RequestRecord) -> Generation:
         self.log.backend_calls += 1

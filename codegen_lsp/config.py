@@ -56,6 +56,8 @@ class CompletionConfig:
                                      "(better completions after half a word, a space or an indentation).")
     repo_context: bool = _opt(True, "Add repository context: signatures from other files, similar snippets "
                                     "of open files, and the file's imports and scopes when the window cut them.")
+    syntax_check: bool = _opt(True, "Stop multi-line completions at the end of their block, and cut back or "
+                                    "drop completions that add a syntax error (tree-sitter languages).")
     context_tokens: int = _opt(384, "Most prompt tokens repository context may take (at most half the budget).",
                                min=0, max=16384)
 

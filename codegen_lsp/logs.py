@@ -34,6 +34,7 @@ class RequestRecord:
     heal: str = ""  # text cut from the prompt that the completion had to start with
     completion: str = ""
     error: str = ""
+    syntax: str = ""  # what the syntax check changed in the completion, and why
     # Repository context candidates: path, kind, why, score, tokens, included or why dropped.
     context: list[dict] = field(default_factory=list)
 

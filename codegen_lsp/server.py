@@ -168,8 +168,10 @@ class CodegenServer(LanguageServer):
         recent = tuple(
             (self._display_path(doc.uri), doc.text) for doc in self.documents.recent()
             if doc.uri != document.uri and not self.is_private(doc.uri))[:RECENT_DOCUMENTS]
+        tree = document.tree
+        # A copy: later keystrokes edit the document's tree in place while this request runs.
         return RepoInputs(path=relative or Path(path).name, repo=files.root.name if files else "",
-                          tree=document.tree, recent=recent)
+                          tree=tree.copy() if tree is not None else None, recent=recent)
 
     def _display_path(self, uri: str) -> str:
         path = to_fs_path(uri) or uri

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 from tree_sitter import Tree
 
 from .index import WorkspaceIndex
-from .symbols import Outline, Symbol, header
+from .symbols import FileFacts, Symbol, header
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Lines around the cursor whose names count as "used near the cursor".
@@ -125,10 +125,10 @@ def _module_hint(path: str) -> tuple[str, str]:
     return stem.replace("/", "."), stem.rsplit("/", 1)[-1]
 
 
-def definition_candidates(cursor: Cursor, index: WorkspaceIndex, own: Outline) -> list[ContextItem]:
+def definition_candidates(cursor: Cursor, index: WorkspaceIndex, own: FileFacts) -> list[ContextItem]:
     imports = "\n".join(own.imports)
     imported_names = identifiers(imports)
-    local = {s.name for s in own.symbols}
+    local = own.names
     items: list[ContextItem] = []
     for name, distance in _near_names(cursor).items():
         if name in local or len(name) < 2:
@@ -166,7 +166,7 @@ def snippet_candidates(cursor: Cursor, recent: Sequence[tuple[str, str]]) -> lis
     return items
 
 
-def own_file_candidates(cursor: Cursor, own: Outline, window_prefix: str) -> list[ContextItem]:
+def own_file_candidates(cursor: Cursor, own: FileFacts, window_prefix: str) -> list[ContextItem]:
     """The file's imports and enclosing scope headers, when the window no longer shows them."""
     items: list[ContextItem] = []
     missing = [line for line in own.imports if line not in window_prefix]
@@ -197,7 +197,7 @@ def own_file_candidates(cursor: Cursor, own: Outline, window_prefix: str) -> lis
     return items
 
 
-def assemble(cursor: Cursor, index: WorkspaceIndex | None, own: Outline, recent: Sequence[tuple[str, str]],
+def assemble(cursor: Cursor, index: WorkspaceIndex | None, own: FileFacts, recent: Sequence[tuple[str, str]],
              window_prefix: str, budget: int, count_tokens: CountTokens) -> Assembly:
     """Choose candidates by score until `budget` tokens are used; emit them in a stable order."""
     candidates = own_file_candidates(cursor, own, window_prefix)

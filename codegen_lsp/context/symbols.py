@@ -170,3 +170,60 @@ def outline(language_id: str, tree: Tree | None, source: bytes) -> Outline:
                               node.start_point.row, node.end_point.row, container))
     symbols.sort(key=lambda s: (s.line, s.end_line))
     return Outline(tuple(symbols), tuple(dict.fromkeys(imports)))
+
+
+# --- a cheap summary of the file being edited, for every keystroke --------------------------
+
+_IMPORT_TYPES = {"import_statement", "import_from_statement", "import_declaration", "use_declaration",
+                 "preproc_include", "using_declaration"}
+# Nodes whose children are looked at too: class bodies, export and decorator wrappers, Go groups.
+# Function bodies are not: what they define is local to them.
+_DESCEND = _WRAPPERS | {
+    "class_body", "declaration_list", "field_declaration_list", "interface_body", "enum_body",
+    "const_declaration", "var_declaration", "expression_statement", "assignment", "template_declaration",
+    "namespace_definition", "preproc_ifdef", "preproc_if", "variable_declarator"}
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    names: frozenset[str]     # names the file defines at its top and class levels
+    imports: tuple[str, ...]  # its import statements, one line each
+
+
+def _declared_name(node: Node, source: bytes) -> str | None:
+    name = node.child_by_field_name("name") or node.child_by_field_name("left")
+    declarator = node.child_by_field_name("declarator")
+    while name is None and declarator is not None:  # C and C++: int *f(void) -> f
+        if declarator.type in ("identifier", "field_identifier", "type_identifier"):
+            name = declarator
+        declarator = declarator.child_by_field_name("declarator")
+    if name is None or name.type not in ("identifier", "type_identifier", "field_identifier", "property_identifier",
+                                         "constant", "word"):
+        return None
+    return _text(source, name.start_byte, name.end_byte)
+
+
+def file_facts(tree: Tree | None, source: bytes, depth: int = 4) -> FileFacts:
+    """Defined names and imports from the top levels of the tree only: a few hundred nodes, not the
+    whole file, so this runs on every keystroke of a 10k-line file in well under a millisecond."""
+    if tree is None:
+        return FileFacts(frozenset(), ())
+    names: set[str] = set()
+    imports: list[str] = []
+    level = [tree.root_node]
+    for _ in range(depth):
+        following = []
+        for parent in level:
+            for node in parent.named_children:
+                if node.type in _IMPORT_TYPES:
+                    imports.append(one_line(_text(source, node.start_byte, node.end_byte)))
+                    continue
+                name = _declared_name(node, source)
+                if name:
+                    names.add(name)
+                if node.type in _DESCEND:
+                    following.append(node)
+                elif node.type in _CONTAINERS:  # a class: its body's members
+                    following.append(node.child_by_field_name("body") or node)
+        level = following
+    return FileFacts(frozenset(names), tuple(dict.fromkeys(imports)))

@@ -7,7 +7,7 @@ import pytest
 from codegen_lsp.context.assemble import Cursor, assemble, commented, jaccard, render_symbol
 from codegen_lsp.context.index import WorkspaceIndex
 from codegen_lsp.context.languages import parser_for
-from codegen_lsp.context.symbols import outline
+from codegen_lsp.context.symbols import file_facts
 from codegen_lsp.context.workspace_files import WorkspaceFiles
 
 SHAPES = '''"""Shapes."""
@@ -49,7 +49,7 @@ def cursor_at_end(text: str, path: str = "app/main.py") -> Cursor:
 
 
 def own(cursor: Cursor):
-    return outline("python", cursor.tree, cursor.text.encode())
+    return file_facts(cursor.tree, cursor.text.encode())
 
 
 def test_the_signature_of_a_called_function_comes_from_its_file(index):

@@ -93,3 +93,26 @@ def test_broken_code_still_gives_the_definitions_it_can():
     source = b"def ok(a):\n    return a\n\ndef broken(:\n    pass\n"
     result = outline("python", parser_for("python").parse(source), source)
     assert [s.name for s in result.symbols][:1] == ["ok"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_file_facts_agree_with_the_outline_on_top_level_names(name):
+    from codegen_lsp.context.symbols import file_facts
+
+    language = language_of_path(name)
+    source = (SAMPLES / name).read_bytes()
+    tree = parser_for(language).parse(source)
+    facts = file_facts(tree, source)
+    top_level = {s.name for s in outline(language, tree, source).symbols if not s.container}
+    missed = top_level - facts.names
+    assert not missed or name == "sample.lua", missed  # Lua's `function M.sub` names a field of M
+    if name not in ("sample.lua", "sample.sh"):  # require() and source are calls, not import nodes
+        assert facts.imports == IMPORTS[name]
+
+
+def test_file_facts_skip_what_functions_define_inside():
+    from codegen_lsp.context.symbols import file_facts
+
+    source = b"def outer():\n    def inner():\n        pass\n    local = 1\n\nclass K:\n    def m(self):\n        pass\n"
+    facts = file_facts(parser_for("python").parse(source), source)
+    assert facts.names == {"outer", "K", "m"}

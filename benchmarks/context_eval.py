@@ -1,0 +1,219 @@
+"""Does repository context help? Holes that need another file, and the cost of extracting it.
+
+Part 1, quality. Holes are cut in real multi-file packages installed in this
+environment that no one here wrote and that the embedded model never trained on
+(by default pathspec, installed after its corpus was built, and tqdm, left out of
+the corpus for its licence). A hole is a call to a function or class defined in
+another file of the package and not in the file itself:
+- "arguments": the cursor right after `name(`, the target the rest of the line;
+- "call": the cursor before `name(`, the target the rest of the line.
+Each hole runs twice through the real completion pipeline, same model, same run:
+in-file context only, and with repository context from the workspace index.
+Greedy, single line; the syntax check is off in both so only the context differs.
+
+Part 2, cost. One edit then the context step (incremental re-parse, the file's
+names and imports, the window, context assembly with the model's tokenizer) on 1k, 10k and
+100k-line files built from the same packages' source; p50 and p95 per size.
+
+    .venv/bin/python benchmarks/context_eval.py [--model PATH] [--packages pathspec tqdm] [--holes N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import builtins
+import importlib.util
+import keyword
+import random
+import re
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # run as a plain script from any directory
+
+from codegen_lsp.backends.base import StopFlag  # noqa: E402
+from codegen_lsp.completion import CompletionPipeline, CompletionRequest, RepoInputs  # noqa: E402
+from codegen_lsp.config import CompletionConfig, ModelConfig  # noqa: E402
+from codegen_lsp.context.assemble import Cursor, assemble  # noqa: E402
+from codegen_lsp.context.index import WorkspaceIndex  # noqa: E402
+from codegen_lsp.context.symbols import file_facts  # noqa: E402
+from codegen_lsp.context.window import fit_window  # noqa: E402
+from codegen_lsp.context.workspace_files import WorkspaceFiles  # noqa: E402
+from codegen_lsp.documents import Document  # noqa: E402
+from codegen_lsp.engine import resolve_model_path  # noqa: E402
+from codegen_lsp.logs import RequestLog  # noqa: E402
+from training.metrics import edit_similarity  # noqa: E402
+
+_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\(")
+_BUILTINS = set(dir(builtins))
+
+
+@dataclass(frozen=True)
+class Hole:
+    kind: str      # "arguments" | "call"
+    package: str
+    path: str      # relative to the package root
+    offset: int
+    target: str    # the rest of the line
+
+
+def package_root(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"{name} is not an installed package with several files")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def find_holes(package: str, index: WorkspaceIndex) -> list[Hole]:
+    holes: list[Hole] = []
+    for path in index.paths():
+        entry = index.get(path)
+        text = (index.files.root / path).read_text(encoding="utf-8", errors="replace")
+        local = {s.name for s in entry.outline.symbols}
+        start = 0
+        for line in text.split("\n"):
+            stripped = line.strip()
+            if not stripped.startswith(("#", "def ", "class ", "@", "import ", "from ", '"', "'")):
+                for match in _CALL.finditer(line):
+                    name = match.group(1)
+                    if name in local or keyword.iskeyword(name) or name in _BUILTINS:
+                        continue
+                    if not [p for p, _ in index.definitions(name) if p != path]:
+                        continue
+                    rest = line[match.end():].rstrip()
+                    if balanced("(" + rest) and len(rest) >= 2:
+                        holes.append(Hole("arguments", package, path, start + match.end(), rest))
+                    if line[: match.start()].strip() and balanced(line[match.start():].rstrip()):
+                        holes.append(Hole("call", package, path, start + match.start(), line[match.start():].rstrip()))
+            start += len(line) + 1
+    return holes
+
+
+async def answer(pipeline: CompletionPipeline, hole: Hole, text: str, index: WorkspaceIndex | None) -> str:
+    document = Document(f"file:///{hole.package}/{hole.path}", "python", 1, text)
+    repo = RepoInputs(path=hole.path, repo=hole.package, tree=document.tree) if index is not None else None
+    pipeline.index = index
+    request = CompletionRequest(uri=document.uri, version=1, text=text, offset=hole.offset,
+                                language_id="python", invoked=True, repo=repo)
+    result = await pipeline.complete(request, StopFlag())
+    return result.text.split("\n", 1)[0].rstrip()
+
+
+def quality(pipeline: CompletionPipeline, packages: list[str], count: int, seed: int) -> list[dict]:
+    rows = []
+    for package in packages:
+        index = WorkspaceIndex(WorkspaceFiles(package_root(package)))
+        index.build()
+        holes = find_holes(package, index)
+        random.Random(seed).shuffle(holes)
+        for hole in holes[:count]:
+            text = (index.files.root / hole.path).read_text(encoding="utf-8", errors="replace")
+            in_file = asyncio.run(answer(pipeline, hole, text, None))
+            with_repo = asyncio.run(answer(pipeline, hole, text, index))
+            context = pipeline.log.last(1)[0].context
+            rows.append({"hole": hole, "in-file": in_file, "repository": with_repo,
+                         "context_items": sum(1 for c in context if c["included"])})
+        print(f"{package}: {len(holes)} holes found, {min(count, len(holes))} evaluated", file=sys.stderr)
+    return rows
+
+
+def quality_table(rows: list[dict]) -> str:
+    lines = ["| holes | n | in-file EM | in-file ES | repository EM | repository ES | EM ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for kind in ("arguments", "call", "all"):
+        subset = [r for r in rows if kind == "all" or r["hole"].kind == kind]
+        if not subset:
+            continue
+        cells = []
+        for system in ("in-file", "repository"):
+            em = statistics.mean(r[system] == r["hole"].target for r in subset)
+            es = statistics.mean(edit_similarity(r[system], r["hole"].target) for r in subset)
+            cells += [em, es]
+        ratio = f"{cells[2] / cells[0]:.2f}x" if cells[0] else ("inf" if cells[2] else "-")
+        lines.append(f"| {kind} | {len(subset)} | {cells[0]:.1%} | {cells[1]:.3f} | {cells[2]:.1%} | "
+                     f"{cells[3]:.3f} | {ratio} |")
+    return "\n".join(lines)
+
+
+def big_file(packages: list[str], lines: int) -> str:
+    sources = [p.read_text(encoding="utf-8", errors="replace") for name in packages
+               for p in sorted(package_root(name).rglob("*.py"))]
+    out: list[str] = []
+    while len(out) < lines:
+        for source in sources:
+            out.extend(source.split("\n"))
+    return "\n".join(out[:lines]) + "\n"
+
+
+def extraction_times(pipeline: CompletionPipeline, packages: list[str], sizes: list[int], requests: int,
+                     seed: int) -> list[tuple[int, float, float]]:
+    index = WorkspaceIndex(WorkspaceFiles(package_root(packages[0])))
+    index.build()
+    count_tokens = lambda text: len(pipeline.backend.token_starts(text))  # noqa: E731
+    rows = []
+    rng = random.Random(seed)
+    for size in sizes:
+        document = Document("file:///big.py", "python", 1, big_file(packages, size))
+        document.tree  # the first parse happens at didOpen time, not per request
+        timings = []
+        for version in range(2, requests + 2):
+            line = rng.randrange(document.line_count)
+            document.apply_change("x", (line, 0, line, 0), "utf-16")
+            offset = document.offset_at(line, 1, "utf-16")
+            started = time.perf_counter()
+            tree = document.tree
+            cursor = Cursor("big.py", "python", document.text, offset, tree)
+            own = file_facts(tree, document.text.encode("utf-8", "surrogatepass"))
+            window = fit_window(document.text[:offset], document.text[offset:], 1536, 0.25,
+                                pipeline.backend.token_starts)
+            assembly = assemble(cursor, index, own, (), window.prefix, 384, count_tokens)
+            if assembly.tokens:
+                fit_window(document.text[:offset], document.text[offset:], 1536 - assembly.tokens, 0.25,
+                           pipeline.backend.token_starts)
+            timings.append((time.perf_counter() - started) * 1000)
+        timings.sort()
+        rows.append((size, statistics.median(timings), timings[int(0.95 * (len(timings) - 1))]))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="model folder (default: the embedded model)")
+    parser.add_argument("--packages", nargs="+", default=["pathspec", "tqdm"])
+    parser.add_argument("--holes", type=int, default=150, help="holes per package")
+    parser.add_argument("--requests", type=int, default=60, help="timed requests per file size")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from codegen_lsp.backends.local import LocalBackend
+
+    backend = LocalBackend(resolve_model_path(None, args.model), device="cpu", dtype="float32")
+    config = CompletionConfig(debounce_ms=0, typing_ahead=False, syntax_check=False)
+    pipeline = CompletionPipeline(backend, None, config, ModelConfig(), RequestLog(4))
+    rows = quality(pipeline, args.packages, args.holes, args.seed)
+    print(f"model: {backend.model_id}; packages: {', '.join(args.packages)}\n")
+    print(quality_table(rows))
+    print("\n| file lines | context step p50 (ms) | p95 (ms) |\n|---|---|---|")
+    for size, p50, p95 in extraction_times(pipeline, args.packages, [1_000, 10_000, 100_000], args.requests,
+                                           args.seed):
+        print(f"| {size:,} | {p50:.2f} | {p95:.2f} |")
+    backend.close()
+
+
+if __name__ == "__main__":
+    main()
