@@ -44,6 +44,7 @@ class CodegenServer(LanguageServer):
         self.workspace_files: WorkspaceFiles | None = None
         self.index: WorkspaceIndex | None = None
         self._indexing: asyncio.Task | None = None
+        self._indexed_versions: dict[str, int] = {}  # open document -> the version the index holds
 
     @property
     def encoding(self) -> str:
@@ -164,6 +165,7 @@ class CodegenServer(LanguageServer):
     def repo_inputs(self, document: Document) -> RepoInputs:
         path = to_fs_path(document.uri) or document.uri
         files = self.workspace_files
+        self._index_open_documents(document.uri)
         relative = files.relative(path) if files is not None else None
         recent = tuple(
             (self._display_path(doc.uri), doc.text) for doc in self.documents.recent()
@@ -172,6 +174,27 @@ class CodegenServer(LanguageServer):
         # A copy: later keystrokes edit the document's tree in place while this request runs.
         return RepoInputs(path=relative or Path(path).name, repo=files.root.name if files else "",
                           tree=tree.copy() if tree is not None else None, recent=recent)
+
+    def _index_open_documents(self, current: str) -> None:
+        """Unsaved edits of the other open documents into the index, once per version.
+
+        Done when a completion asks, not on every keystroke: only then do other files' definitions
+        matter, and a document typed into continuously is re-outlined once, not per key.
+        """
+        if self.index is None or self.workspace_files is None:
+            return
+        for doc in self.documents.recent():
+            path = to_fs_path(doc.uri)
+            if doc.uri == current or path is None or self._indexed_versions.get(doc.uri) == doc.version:
+                continue
+            self._indexed_versions[doc.uri] = doc.version
+            fits = len(doc.text) <= self.workspace_files.limits.max_file_bytes
+            if fits and self.workspace_files.is_indexed(path, on_disk=False):
+                self.index.update_text(Path(path), doc.text, doc.tree)
+
+    def forget_document_version(self, uri: str) -> bool:
+        """Whether the index held a closed document's unsaved text."""
+        return self._indexed_versions.pop(uri, None) is not None
 
     def _display_path(self, uri: str) -> str:
         path = to_fs_path(uri) or uri

@@ -59,6 +59,17 @@ def parser_for(language_id: str) -> Parser | None:
     return Parser(lang) if lang is not None else None
 
 
+# Patterns JavaScript and TypeScript share (their class names are different node types).
+_ECMASCRIPT = """
+(function_declaration name: (identifier) @name) @function
+(generator_function_declaration name: (identifier) @name) @function
+(method_definition name: (property_identifier) @name) @method
+(lexical_declaration (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)])) @function
+(program (lexical_declaration (variable_declarator name: (identifier) @name
+  value: [(string) (number) (object) (array) (template_string)])) @constant)
+(import_statement) @import
+"""
+
 # One query per grammar module; TSX shares TypeScript's, JSX JavaScript's.
 OUTLINE_QUERIES = {
 "python": """
@@ -68,28 +79,16 @@ OUTLINE_QUERIES = {
 (import_statement) @import
 (import_from_statement) @import
 """,
-"javascript": """
-(function_declaration name: (identifier) @name) @function
-(generator_function_declaration name: (identifier) @name) @function
+"javascript": _ECMASCRIPT + """
 (class_declaration name: (identifier) @name) @class
-(method_definition name: (property_identifier) @name) @method
-(lexical_declaration (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)])) @function
-(program (lexical_declaration (variable_declarator name: (identifier) @name value: [(string) (number) (object) (array) (template_string)])) @constant)
-(import_statement) @import
 """,
-"typescript": """
-(function_declaration name: (identifier) @name) @function
-(generator_function_declaration name: (identifier) @name) @function
+"typescript": _ECMASCRIPT + """
 (class_declaration name: (type_identifier) @name) @class
 (abstract_class_declaration name: (type_identifier) @name) @class
-(method_definition name: (property_identifier) @name) @method
 (method_signature name: (property_identifier) @name) @method
 (interface_declaration name: (type_identifier) @name) @type
 (type_alias_declaration name: (type_identifier) @name) @type
 (enum_declaration name: (identifier) @name) @type
-(lexical_declaration (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)])) @function
-(program (lexical_declaration (variable_declarator name: (identifier) @name value: [(string) (number) (object) (array) (template_string)])) @constant)
-(import_statement) @import
 """,
 "go": """
 (function_declaration name: (identifier) @name) @function

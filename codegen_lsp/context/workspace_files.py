@@ -92,12 +92,16 @@ class WorkspaceFiles:
             self._gitignores[directory] = _spec(self.root / directory / ".gitignore")
         return self._gitignores[directory]
 
-    def is_indexed(self, path: Path | str) -> bool:
+    def is_indexed(self, path: Path | str, on_disk: bool = True) -> bool:
+        """Whether `path` feeds repository context; `on_disk=False` for an open document's text,
+        which may not be saved yet (its size is not the file's)."""
         relative = self.relative(path)
         if relative is None or language_of_path(relative) is None or self.is_private(path):
             return False
         if any(part in SKIP_DIRS for part in PurePosixPath(relative).parts[:-1]) or self.is_ignored(relative):
             return False
+        if not on_disk:
+            return True
         try:
             return Path(path).stat().st_size <= self.limits.max_file_bytes
         except OSError:

@@ -25,9 +25,12 @@ def did_change(ls: CodegenServer, params: types.DidChangeTextDocumentParams) -> 
 
 
 def did_close(ls: CodegenServer, params: types.DidCloseTextDocumentParams) -> None:
-    ls.documents.close(params.text_document.uri)
+    uri = params.text_document.uri
+    ls.documents.close(uri)
     if ls.pipeline is not None:
-        ls.pipeline.forget(params.text_document.uri)
+        ls.pipeline.forget(uri)
+    if ls.forget_document_version(uri):
+        _reindex(ls, uri)  # unsaved edits leave with the document: the file on disk counts again
 
 
 def _reindex(ls: CodegenServer, uri: str) -> None:

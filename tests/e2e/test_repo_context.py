@@ -61,6 +61,13 @@ async def test_cross_file_signature_reaches_the_prompt(editor, fitted_model, tmp
         assert "<|cg_file_sep|>app/main.py\n" in record["prompt"]
         (item,) = [c for c in record["context"] if c["path"] == "geometry/shapes.py"]
         assert item["included"] and item["kind"] == "definition" and "rectangle_area" in item["reason"]
+        # A definition that exists only in another open, unsaved document counts too.
+        Editor(client, (root / "geometry" / "solids.py").as_uri(),
+               "def box_volume(width: float, height: float, depth: float) -> float:\n    return 0.0\n")
+        doc.edit((len(lines) - 1, 0), (len(lines) - 1, len(lines[-1])), "    return box_volume(")
+        await doc.inline(len(lines) - 1, len("    return box_volume("), invoked=True)
+        record = (await last_requests(client, 1))["requests"][-1]
+        assert "def box_volume(width: float, height: float, depth: float) -> float: ..." in record["prompt"]
 
 
 async def test_planted_secrets_reach_no_prompt_cache_or_log(editor, fitted_model, tmp_path):
