@@ -70,9 +70,11 @@ async def _drive(path: Path, model: str | None) -> list[Step]:
                 editor.insert(uri, types.Position(line=line_no, character=indent), suggestion[:2])
                 rest, ms, source = await _ask(editor, uri, line_no, indent + 2)
                 steps.append(Step(line_no + 1, source, ms, suggestion[:2] + "|" + rest))
-            # The same place again in a fresh document: the persistent cache answers.
-            editor.open(uri + ".again", opened)
-            again, ms, source = await _ask(editor, uri + ".again", line_no, indent)
+            # Closed and opened again at the same place: the persistent cache answers. (Left open,
+            # the first copy would be a similar snippet in the second one's prompt.)
+            editor.close(uri)
+            editor.open(uri, opened)
+            again, ms, source = await _ask(editor, uri, line_no, indent)
             steps.append(Step(line_no + 1, source, ms, again))
     finally:
         await editor.stop()

@@ -40,6 +40,10 @@ class ScriptedEditor:
         self.client.text_document_did_open(types.DidOpenTextDocumentParams(
             text_document=types.TextDocumentItem(uri=uri, language_id=language, version=self.version, text=text)))
 
+    def close(self, uri: str) -> None:
+        self.client.text_document_did_close(types.DidCloseTextDocumentParams(
+            text_document=types.TextDocumentIdentifier(uri=uri)))
+
     def insert(self, uri: str, position: types.Position, text: str) -> None:
         self.version += 1
         self.client.text_document_did_change(types.DidChangeTextDocumentParams(

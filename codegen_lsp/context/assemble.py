@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 from tree_sitter import Tree
 
 from .index import WorkspaceIndex
+from .languages import language_of_path
 from .symbols import FileFacts, Symbol, header
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -72,6 +73,14 @@ class Assembly:
     prefix_header: str = ""   # the file's own imports and scope headers, cut off by the window
     items: list[ContextItem] = field(default_factory=list)      # every candidate, chosen or not
     tokens: int = 0
+
+
+# Languages that call into each other's definitions; any other pair never shares context.
+_FAMILIES = ({"javascript", "javascriptreact", "typescript", "typescriptreact"}, {"c", "cpp"})
+
+
+def same_family(a: str | None, b: str) -> bool:
+    return a == b or any(a in family and b in family for family in _FAMILIES)
 
 
 def identifiers(text: str) -> set[str]:
@@ -133,7 +142,8 @@ def definition_candidates(cursor: Cursor, index: WorkspaceIndex, own: FileFacts)
     for name, distance in _near_names(cursor).items():
         if name in local or len(name) < 2:
             continue
-        places = [(p, s) for p, s in index.definitions(name) if p != cursor.path]
+        places = [(p, s) for p, s in index.definitions(name)
+                  if p != cursor.path and same_family(language_of_path(p), cursor.language)]
         if not places or len(places) > MAX_DEFINITIONS_PER_NAME:
             continue
         for path, symbol in places:

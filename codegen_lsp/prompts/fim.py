@@ -125,8 +125,6 @@ def _ending_in_newline(text: str) -> str:
 
 # The embedded default model's own format (trained by training/pretrain.py). Its names
 # differ from every other family's so that detection from the vocabulary is unambiguous.
-# It is trained on both orders but asked in SPM: on held-out lines the small model
-# fills far better with the prefix right before the hole (see its MODEL_CARD.md).
 CODEGEN = FimFormat(
     name="codegen",
     prefix="<|cg_fim_prefix|>",
@@ -135,7 +133,6 @@ CODEGEN = FimFormat(
     end_of_text="<|endoftext|>",
     file_separator="<|cg_file_sep|>",
     repo_name="<|cg_repo_name|>",
-    default_order="spm",
 )
 
 QWEN = FimFormat(

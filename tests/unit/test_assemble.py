@@ -119,3 +119,16 @@ def test_rendering_and_comments_per_language(index):
     assert commented([("a.ts", "let x = 1;\n\nf()")], "typescript") == "// Path: a.ts\n// let x = 1;\n//\n// f()\n"
     assert commented([("a.lua", "x = 1")], "lua") == "-- Path: a.lua\n-- x = 1\n"
     assert jaccard({"a", "b"}, {"b", "c"}) == pytest.approx(1 / 3) and jaccard(set(), {"a"}) == 0.0
+
+
+def test_definitions_come_only_from_the_same_language_family(tmp_path):
+    (tmp_path / "shapes.js").write_text("function area(w, h) { return w * h; }\n")
+    (tmp_path / "types.ts").write_text("export function perimeter(w: number, h: number): number { return 0; }\n")
+    index = WorkspaceIndex(WorkspaceFiles(tmp_path))
+    index.build()
+    text = "x = area(1, 2)\ny = perimeter("
+    python = assemble(cursor_at_end(text, "main.py"), index, own(cursor_at_end(text)), [], text, 200, words)
+    assert python.files == []
+    js = Cursor("main.js", "javascript", text, len(text), None)
+    found = assemble(js, index, own(js), [], text, 200, words)
+    assert [path for path, _ in found.files] == ["shapes.js", "types.ts"]

@@ -50,8 +50,8 @@ def test_every_registered_format_has_a_prompt_case():
 def test_prompt_in_both_orders(fmt, psm, spm):
     assert fmt.prompt(PREFIX, SUFFIX, "psm") == psm
     assert fmt.prompt(PREFIX, SUFFIX, "spm") == spm
-    assert fmt.default_order == ("spm" if fmt is CODEGEN else "psm")
-    assert fmt.prompt(PREFIX, SUFFIX) == (spm if fmt is CODEGEN else psm)
+    assert fmt.default_order == "psm"
+    assert fmt.prompt(PREFIX, SUFFIX) == psm
 
 
 @pytest.mark.parametrize("fmt", FORMATS.values(), ids=list(FORMATS))
