@@ -132,7 +132,9 @@ class CodegenServer(LanguageServer):
 
     async def _build_index(self, files: WorkspaceFiles) -> None:
         if self.index is None or self.index.files is not files:
-            self.index = WorkspaceIndex(files, default_cache_dir() / "index")
+            old, self.index = self.index, WorkspaceIndex(files, default_cache_dir() / "index")
+            if old is not None:
+                old.close()
         index = self.index
         if self.pipeline is not None:
             self.pipeline.index = index  # what is indexed so far already serves
