@@ -11,8 +11,9 @@ Each hole runs twice through the real completion pipeline, same model, same run:
 in-file context only, and with repository context from the workspace index.
 Greedy, single line; the syntax check is off in both so only the context differs.
 
-Part 2, cost. One edit then the context step (incremental re-parse, the file's
-names and imports, the window, context assembly with the model's tokenizer) on 1k, 10k and
+Part 2, cost. One edit then the pipeline's own context step (incremental re-parse,
+the file's names and imports, the window, context assembly, the prompt, all with
+the model's tokenizer) on 1k, 10k and
 100k-line files built from the same packages' source; p50 and p95 per size.
 
     .venv/bin/python benchmarks/context_eval.py [--model PATH] [--packages pathspec tqdm] [--holes N]
@@ -40,14 +41,12 @@ if str(ROOT) not in sys.path:
 from codegen_lsp.backends.base import StopFlag  # noqa: E402
 from codegen_lsp.completion import CompletionPipeline, CompletionRequest, RepoInputs  # noqa: E402
 from codegen_lsp.config import CompletionConfig, ModelConfig  # noqa: E402
-from codegen_lsp.context.assemble import Cursor, assemble  # noqa: E402
 from codegen_lsp.context.index import WorkspaceIndex  # noqa: E402
-from codegen_lsp.context.symbols import file_facts  # noqa: E402
-from codegen_lsp.context.window import fit_window  # noqa: E402
+from codegen_lsp.context.trigger import Mode  # noqa: E402
 from codegen_lsp.context.workspace_files import WorkspaceFiles  # noqa: E402
 from codegen_lsp.documents import Document  # noqa: E402
 from codegen_lsp.engine import resolve_model_path  # noqa: E402
-from codegen_lsp.logs import RequestLog  # noqa: E402
+from codegen_lsp.logs import RequestLog, RequestRecord  # noqa: E402
 from training.metrics import edit_similarity  # noqa: E402
 
 _CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\(")
@@ -162,9 +161,9 @@ def big_file(packages: list[str], lines: int) -> str:
 
 def extraction_times(pipeline: CompletionPipeline, packages: list[str], sizes: list[int], requests: int,
                      seed: int) -> list[tuple[int, float, float]]:
-    index = WorkspaceIndex(WorkspaceFiles(package_root(packages[0])))
-    index.build()
-    count_tokens = lambda text: len(pipeline.backend.token_starts(text))  # noqa: E731
+    """The pipeline's own context step (what its `context` timing covers), after the tree update."""
+    pipeline.index = WorkspaceIndex(WorkspaceFiles(package_root(packages[0])))
+    pipeline.index.build()
     rows = []
     rng = random.Random(seed)
     for size in sizes:
@@ -176,15 +175,10 @@ def extraction_times(pipeline: CompletionPipeline, packages: list[str], sizes: l
             document.apply_change("x", (line, 0, line, 0), "utf-16")
             offset = document.offset_at(line, 1, "utf-16")
             started = time.perf_counter()
-            tree = document.tree
-            cursor = Cursor("big.py", "python", document.text, offset, tree)
-            own = file_facts(tree, document.text.encode("utf-8", "surrogatepass"))
-            window = fit_window(document.text[:offset], document.text[offset:], 1536, 0.25,
-                                pipeline.backend.token_starts)
-            assembly = assemble(cursor, index, own, (), window.prefix, 384, count_tokens)
-            if assembly.tokens:
-                fit_window(document.text[:offset], document.text[offset:], 1536 - assembly.tokens, 0.25,
-                           pipeline.backend.token_starts)
+            request = CompletionRequest(uri=document.uri, version=version, text=document.text, offset=offset,
+                                        language_id="python", repo=RepoInputs("big.py", "bench", document.tree))
+            pipeline._prompt(request, document.text[:offset], document.text[offset:], Mode.SINGLE_LINE,
+                             RequestRecord(document.uri, version, "inline"))
             timings.append((time.perf_counter() - started) * 1000)
         timings.sort()
         rows.append((size, statistics.median(timings), timings[int(0.95 * (len(timings) - 1))]))
@@ -195,7 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model folder (default: the embedded model)")
     parser.add_argument("--packages", nargs="+", default=["pathspec", "tqdm"])
-    parser.add_argument("--holes", type=int, default=150, help="holes per package")
+    parser.add_argument("--holes", type=int, default=150, help="holes per package (0: cost only)")
     parser.add_argument("--requests", type=int, default=60, help="timed requests per file size")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

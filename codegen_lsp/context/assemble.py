@@ -148,7 +148,7 @@ def definition_candidates(cursor: Cursor, index: WorkspaceIndex, own: FileFacts)
             continue
         for path, symbol in places:
             dotted, stem = _module_hint(path)
-            through_import = name in imported_names or dotted in imports or f"{stem}" in imported_names
+            through_import = name in imported_names or dotted in imports or stem in imported_names
             score = (2.0 if through_import else 1.0) / (1 + distance / 4) / len(places)
             reason = f"`{name}` used {distance} line(s) from the cursor" + (", imported" if through_import else "")
             items.append(ContextItem(path, "definition", render_symbol(symbol, cursor.language), reason,

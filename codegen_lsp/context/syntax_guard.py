@@ -92,8 +92,7 @@ def _block_end(tree: Tree, source: bytes, start_byte: int, end_byte: int) -> int
         node = node.parent
     if node is None or node.parent is None or node.has_error:
         return None
-    opens_block = node.end_point.row > node.start_point.row and any(
-        child.type in _BLOCKS or child.type == "block" for child in node.children)
+    opens_block = node.end_point.row > node.start_point.row and any(child.type in _BLOCKS for child in node.children)
     if opens_block and node.start_byte >= start_byte:
         return node.end_byte
     return node.parent.end_byte if node.parent.type not in ("module", "program", "source_file",
