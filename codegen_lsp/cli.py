@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--out", type=Path, help="where the finished model goes (default: WORK/model)")
     pretrain.add_argument("--resume", action="store_true", help="continue from the last checkpoint in WORK")
     pretrain.add_argument("--steps", type=int, help="override the preset's number of steps")
+    pretrain.add_argument("--minutes", type=float,
+                          help="train for as many steps as fit in this many minutes (fitted after the first steps are timed)")
     pretrain.add_argument("--limit-files", type=int, help="use only the first N candidate files (quick runs)")
     pretrain.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation at the end")
     pretrain.set_defaults(run=_pretrain)
@@ -129,7 +131,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     if args.steps:
         recipe = replace(recipe, steps=args.steps)
     out = pretrain(args.work, args.out or args.work / "model", recipe, resume=args.resume,
-                   limit_files=args.limit_files)
+                   limit_files=args.limit_files, minutes=args.minutes)
     if not args.no_eval:
         from training.evaluate import evaluate_model
 

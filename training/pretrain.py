@@ -26,7 +26,8 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from codegen_lsp.prompts.fim import CODEGEN, neutralise
 
 from . import corpus
-from .samples import Mix, chunks, file_sample, related_files, repo_sample
+from .samples import Mix
+from .stream import build_stream
 from .tiny import build_tokenizer
 
 
@@ -69,11 +70,11 @@ class Recipe:
 
 PRESETS = {
     "cpu": Recipe(),
-    # One modern GPU: ~30M parameters on ~200M tokens, about four passes over the corpus
-    # (more passes would overfit a corpus this size); bf16 autocast.
-    "gpu": Recipe(vocab_size=16384, hidden=512, layers=8, heads=8, kv_heads=4, intermediate=1408,
-                  seq_len=2048, batch=32, steps=3000, lr=1.5e-3, min_lr=1.5e-4, warmup=200,
-                  eval_every=250, checkpoint_every=250),
+    # One modern GPU: the largest model that ships within 40 MB in bf16 (17M parameters), on up
+    # to four passes over the corpus (about 47M tokens a pass): repeated data helps little beyond
+    # that. A few minutes on an H100-class GPU; `--minutes` fits the steps to a time budget.
+    "gpu": Recipe(hidden=384, layers=9, heads=6, kv_heads=2, intermediate=1024, seq_len=2048, batch=32,
+                  steps=2900, lr=1.5e-3, min_lr=1.5e-4, warmup=150, eval_every=250, checkpoint_every=250),
     # A quick end-to-end check of the whole recipe (tests and `--preset smoke`).
     "smoke": Recipe(vocab_size=512, hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128,
                     seq_len=256, batch=4, steps=12, warmup=2, eval_every=6, eval_windows=2,
@@ -160,10 +161,9 @@ def stage_data(work: Path, recipe: Recipe, tokenizer, files: dict[str, str], nam
                mix: Mix) -> np.ndarray:
     """A packed stream of at least `tokens` token ids, written once to `<name>.bin`."""
     path = work / f"{name}.bin"
-    if len(tokenizer) > 2**16:
-        raise ValueError(f"the stream stores uint16 ids; a vocabulary of {len(tokenizer)} needs a wider dtype")
     if not path.exists():
-        ids = build_stream(recipe, tokenizer, files, tokens, mix, random.Random(f"{recipe.seed}-{name}"))
+        ids = build_stream(tokenizer, files, tokens, mix, int(recipe.seq_len * recipe.chars_per_token),
+                           seed=f"{recipe.seed}-{name}", workers=os.cpu_count() or 1)
         tmp = path.with_suffix(".tmp")
         ids.tofile(tmp)
         tmp.replace(path)
@@ -172,43 +172,6 @@ def stage_data(work: Path, recipe: Recipe, tokenizer, files: dict[str, str], nam
         print(f"note: {path} holds {len(stream)} tokens, fewer than {tokens}: batches will repeat; "
               "delete it to draw more samples", flush=True)
     return stream
-
-
-def build_stream(recipe: Recipe, tokenizer, files: dict[str, str], tokens: int, mix: Mix,
-                 rng: random.Random) -> np.ndarray:
-    """Samples from shuffled chunks of every file (an epoch), tokenised and concatenated."""
-    max_chars = int(recipe.seq_len * recipe.chars_per_token)
-    packages: dict[str, list[str]] = {}
-    for name in files:
-        packages.setdefault(name.rsplit("/", 1)[0], []).append(name)
-    units = [(name, chunk) for name in sorted(files) for chunk in chunks(files[name], max_chars)]
-    out: list[np.ndarray] = []
-    total = 0
-    bar = tqdm(total=tokens, desc="samples: tokens", unit="tok", unit_scale=True)
-    while total < tokens:
-        rng.shuffle(units)
-        for start in range(0, len(units), 512):
-            texts = [_sample(files, packages, name, chunk, max_chars, rng, mix)
-                     for name, chunk in units[start:start + 512]]
-            batch = tokenizer(texts, add_special_tokens=False)["input_ids"]
-            ids = np.fromiter((t for seq in batch for t in seq), dtype=np.uint16)
-            out.append(ids)
-            total += len(ids)
-            bar.update(len(ids))
-            if total >= tokens:
-                break
-    bar.close()
-    return np.concatenate(out)[:tokens]
-
-
-def _sample(files, packages, name: str, chunk: str, max_chars: int, rng: random.Random, mix: Mix) -> str:
-    text = files[name]
-    siblings = packages[name.rsplit("/", 1)[0]]
-    if len(siblings) > 1 and rng.random() < mix.repo_rate:
-        package, _, path = name.partition("/")
-        others = [(other.partition("/")[2], files[other]) for other in related_files(name, text, siblings)[:3]]
-        return repo_sample(CODEGEN, package, path, text, others, rng, mix, max_chars)
-    return file_sample(CODEGEN, chunk, rng, mix)
 
 
 # --- the model and its training loop -------------------------------------------------
@@ -273,9 +236,24 @@ def load_checkpoint(folder: Path, model, optimizer) -> tuple[int, list[dict]]:
     return state["step"], state["history"]
 
 
-def train(work: Path, recipe: Recipe, tokenizer, stream: np.ndarray, val: np.ndarray, resume: bool):
+# Steps timed before a time budget fixes the run's length: after compilation, inside the
+# warm-up, whose learning rates do not depend on the total number of steps.
+TIMED_FROM, TIMED_TO = 3, 23
+
+
+def fit_steps(recipe: Recipe, step: int, seconds_per_step: float, seconds_left: float) -> Recipe:
+    """The recipe with as many steps as fit in the time left (never fewer than the warm-up)."""
+    # Validation passes and checkpoints take a few percent on top of the timed steps.
+    fitted = step + int(0.95 * seconds_left / seconds_per_step)
+    return replace(recipe, steps=max(recipe.warmup + 1, min(recipe.steps, fitted)))
+
+
+def train(work: Path, recipe: Recipe, tokenizer, stream: np.ndarray, val: np.ndarray, resume: bool,
+          minutes: float | None = None):
+    """Train; with `minutes`, the step count is fitted to that much wall-clock time (see TIMED_FROM)."""
     torch.manual_seed(recipe.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cuda.matmul.allow_tf32 = True
     dtype, autocast = precision(recipe, device)
     model = LlamaForCausalLM(model_config(recipe, tokenizer)).to(device=device, dtype=dtype)
     optimizer = make_optimizer(model, recipe)
@@ -286,28 +264,29 @@ def train(work: Path, recipe: Recipe, tokenizer, stream: np.ndarray, val: np.nda
             raise SystemExit(f"{checkpoint} exists: pass --resume to continue it, or delete it to start over")
         step, history = load_checkpoint(checkpoint, model, optimizer)
         print(f"resuming at step {step}/{recipe.steps}", flush=True)
+    # A compiler failure on an unusual platform falls back to eager mode instead of ending the run.
+    torch._dynamo.config.suppress_errors = True
     forward = torch.compile(model) if use_compile(recipe, device) else model
     params = sum(p.numel() for p in model.parameters())
     print(f"model: {params / 1e6:.1f}M parameters, {recipe.steps} steps of {recipe.tokens_per_step} tokens "
           f"on {device.type} in {dtype}{' with bf16 autocast' if autocast else ''}", flush=True)
+    budget_ends = time.perf_counter() + minutes * 60 if minutes else None
+    timed_from = None
     bar = tqdm(total=recipe.steps * recipe.tokens_per_step, initial=step * recipe.tokens_per_step,
                desc="train", unit="tok", unit_scale=True, smoothing=0.05)
     model.train()
     try:
         while step < recipe.steps:
-            started = time.perf_counter()
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(recipe, step)
-            batch = window_batch(stream, recipe, step).to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                loss = forward(input_ids=batch, labels=batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            record = train_step(model, forward, optimizer, stream, recipe, step, device, autocast)
             step += 1
-            record = {"step": step, "loss": round(loss.item(), 4), "lr": optimizer.param_groups[0]["lr"],
-                      "seconds": round(time.perf_counter() - started, 3)}
+            if budget_ends and step == TIMED_FROM:
+                timed_from = time.perf_counter()
+            if budget_ends and step == TIMED_TO and step < recipe.warmup:
+                per_step = (time.perf_counter() - timed_from) / (TIMED_TO - TIMED_FROM)
+                recipe = fit_steps(recipe, step, per_step, budget_ends - time.perf_counter())
+                (work / "recipe.json").write_text(json.dumps(asdict(recipe), indent=1))
+                bar.total = recipe.steps * recipe.tokens_per_step
+                print(f"\n{per_step * 1000:.0f} ms per step: {recipe.steps} steps fit in {minutes:g} minutes", flush=True)
             if step % recipe.eval_every == 0 or step == recipe.steps:
                 record["val_loss"] = round(validation_loss(model, val, recipe), 4)
             history.append(record)
@@ -320,13 +299,30 @@ def train(work: Path, recipe: Recipe, tokenizer, stream: np.ndarray, val: np.nda
         raise SystemExit(f"stopped at step {step}; `codegen-lsp pretrain --resume` continues from here")
     finally:
         bar.close()
-    return model, history
+    return model, history, recipe
+
+
+def train_step(model, forward, optimizer, stream: np.ndarray, recipe: Recipe, step: int, device: torch.device,
+               autocast: bool) -> dict:
+    started = time.perf_counter()
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(recipe, step)
+    batch = window_batch(stream, recipe, step).to(device, non_blocking=True)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        loss = forward(input_ids=batch, labels=batch).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return {"step": step + 1, "loss": round(loss.item(), 4), "lr": optimizer.param_groups[0]["lr"],
+            "seconds": round(time.perf_counter() - started, 3)}
 
 
 def export(out: Path, model, tokenizer, recipe: Recipe, history: list[dict], work: Path) -> Path:
     """Weights (safetensors), tokenizer, recipe, training log and corpus manifest in one folder."""
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
+    # bf16 halves the shipped size; the server upcasts to fp32 on CPUs without native bf16.
+    model.to(torch.bfloat16).save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     seconds = sum(r["seconds"] for r in history)
     (out / "recipe.json").write_text(json.dumps(asdict(recipe), indent=1))
@@ -341,7 +337,13 @@ def export(out: Path, model, tokenizer, recipe: Recipe, history: list[dict], wor
     return out
 
 
-def pretrain(work: Path, out: Path, recipe: Recipe, resume: bool = False, limit_files: int | None = None) -> Path:
+def pretrain(work: Path, out: Path, recipe: Recipe, resume: bool = False, limit_files: int | None = None,
+             minutes: float | None = None) -> Path:
+    """Every stage into `work`, the finished model into `out`.
+
+    `minutes` bounds the training loop: the step count is fitted to it after the
+    first timed steps, and the data is drawn for the recipe's full step count.
+    """
     work.mkdir(parents=True, exist_ok=True)
     (work / "recipe.json").write_text(json.dumps(asdict(recipe), indent=1))
     manifest = stage_corpus(work, limit_files)
@@ -353,5 +355,5 @@ def pretrain(work: Path, out: Path, recipe: Recipe, resume: bool = False, limit_
     # Validation is left to right on held-out files: the per-token loss the card reports.
     val = stage_data(work, recipe, tokenizer, heldout_files, "val", recipe.eval_windows * recipe.seq_len,
                      replace(recipe.mix, fim_rate=0.0, repo_rate=0.0))
-    model, history = train(work, recipe, tokenizer, stream, val, resume)
+    model, history, recipe = train(work, recipe, tokenizer, stream, val, resume, minutes)
     return export(out, model, tokenizer, recipe, history, work)

@@ -79,3 +79,28 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
     assert rates[0] < rates[recipe.warmup - 1] == pytest.approx(recipe.lr)
     assert rates[-1] == pytest.approx(recipe.min_lr)
     assert all(a >= b for a, b in zip(rates[recipe.warmup:], rates[recipe.warmup + 1:]))
+
+
+def test_the_stream_is_the_same_whatever_the_number_of_workers(run):
+    work, out, _, _ = run
+    from training import corpus
+    from training.pretrain import read_split, stage_tokenizer
+    from training.stream import build_stream
+
+    files = read_split(work, corpus.read_manifest(work / "manifest.jsonl"), "train")
+    files = dict(sorted(files.items())[:40])
+    tokenizer = stage_tokenizer(work, SMOKE, files)
+    args = (tokenizer, files, 60_000, SMOKE.mix, 600)
+    one = build_stream(*args, seed="s", workers=1)
+    two = build_stream(*args, seed="s", workers=2)
+    assert len(one) == 60_000 and (one == two).all()
+    assert not (build_stream(*args, seed="t", workers=1) == one).all()
+
+
+def test_a_time_budget_fits_the_step_count():
+    from training.pretrain import fit_steps
+
+    recipe = PRESETS["gpu"]
+    assert fit_steps(recipe, 23, 0.1, 60.0).steps == 23 + int(0.95 * 600)
+    assert fit_steps(recipe, 23, 0.1, 1e6).steps == recipe.steps        # never more than the recipe
+    assert fit_steps(recipe, 23, 10.0, 5.0).steps == recipe.warmup + 1  # never less than the warm-up
