@@ -11,10 +11,11 @@ Each hole runs twice through the real completion pipeline, same model, same run:
 in-file context only, and with repository context from the workspace index.
 Greedy, single line; the syntax check is off in both so only the context differs.
 
-Part 2, cost. One edit then the pipeline's own context step (incremental re-parse,
-the file's names and imports, the window, context assembly, the prompt, all with
-the model's tokenizer) on 1k, 10k and
-100k-line files built from the same packages' source; p50 and p95 per size.
+Part 2, cost. One keystroke (an "x" typed inside a random line's code), then the
+pipeline's own context step: incremental re-parse, the file's names and imports, the
+window, context assembly and the prompt, all with the model's tokenizer. On files of
+about 1k, 10k and 100k lines made of whole source files of the same packages; p50 and
+p95 per size.
 
     .venv/bin/python benchmarks/context_eval.py [--model PATH] [--packages pathspec tqdm] [--holes N]
 """
@@ -42,6 +43,7 @@ from codegen_lsp.backends.base import StopFlag  # noqa: E402
 from codegen_lsp.completion import CompletionPipeline, CompletionRequest, RepoInputs  # noqa: E402
 from codegen_lsp.config import CompletionConfig, ModelConfig  # noqa: E402
 from codegen_lsp.context.index import WorkspaceIndex  # noqa: E402
+from codegen_lsp.context.syntax import MAX_PARSE_BYTES  # noqa: E402
 from codegen_lsp.context.trigger import Mode  # noqa: E402
 from codegen_lsp.context.workspace_files import WorkspaceFiles  # noqa: E402
 from codegen_lsp.documents import Document  # noqa: E402
@@ -150,17 +152,24 @@ def quality_table(rows: list[dict]) -> str:
 
 
 def big_file(packages: list[str], lines: int) -> str:
-    sources = [p.read_text(encoding="utf-8", errors="replace") for name in packages
-               for p in sorted(package_root(name).rglob("*.py"))]
+    """Whole source files one after another until about `lines` lines: a file that parses
+    cleanly, as most files being edited do (a cut through a docstring would leave the rest of
+    the file an error, and every re-parse would pay for recovering from it)."""
+    sources = [p.read_text(encoding="utf-8", errors="replace").rstrip("\n") + "\n"
+               for name in packages for p in sorted(package_root(name).rglob("*.py"))]
     out: list[str] = []
-    while len(out) < lines:
+    count = 0
+    while count < lines:
         for source in sources:
-            out.extend(source.split("\n"))
-    return "\n".join(out[:lines]) + "\n"
+            if count >= lines:
+                break
+            out.append(source)
+            count += source.count("\n")
+    return "\n".join(out)
 
 
 def extraction_times(pipeline: CompletionPipeline, packages: list[str], sizes: list[int], requests: int,
-                     seed: int) -> list[tuple[int, float, float]]:
+                     seed: int) -> list[tuple[int, float, float, bool]]:
     """The pipeline's own context step (what its `context` timing covers), after the tree update."""
     pipeline.index = WorkspaceIndex(WorkspaceFiles(package_root(packages[0])))
     pipeline.index.build()
@@ -171,9 +180,12 @@ def extraction_times(pipeline: CompletionPipeline, packages: list[str], sizes: l
         document.tree  # the first parse happens at didOpen time, not per request
         timings = []
         for version in range(2, requests + 2):
-            line = rng.randrange(document.line_count)
-            document.apply_change("x", (line, 0, line, 0), "utf-16")
-            offset = document.offset_at(line, 1, "utf-16")
+            # A keystroke where people type: inside a line's code, after its indentation.
+            line, text = next((n, t) for n in iter(lambda: rng.randrange(document.line_count), None)
+                              if (t := document.line_text(n)).strip())
+            column = rng.randrange(len(text) - len(text.lstrip()), len(text) + 1)
+            document.apply_change("x", (line, column, line, column), "utf-16")
+            offset = document.offset_at(line, column + 1, "utf-16")
             started = time.perf_counter()
             request = CompletionRequest(uri=document.uri, version=version, text=document.text, offset=offset,
                                         language_id="python", repo=RepoInputs("big.py", "bench", document.tree))
@@ -181,7 +193,8 @@ def extraction_times(pipeline: CompletionPipeline, packages: list[str], sizes: l
                              RequestRecord(document.uri, version, "inline"))
             timings.append((time.perf_counter() - started) * 1000)
         timings.sort()
-        rows.append((size, statistics.median(timings), timings[int(0.95 * (len(timings) - 1))]))
+        rows.append((document.line_count, statistics.median(timings), timings[int(0.95 * (len(timings) - 1))],
+                     document.tree is not None))
     return rows
 
 
@@ -202,10 +215,11 @@ def main() -> None:
     rows = quality(pipeline, args.packages, args.holes, args.seed)
     print(f"model: {backend.model_id}; packages: {', '.join(args.packages)}\n")
     print(quality_table(rows))
-    print("\n| file lines | context step p50 (ms) | p95 (ms) |\n|---|---|---|")
-    for size, p50, p95 in extraction_times(pipeline, args.packages, [1_000, 10_000, 100_000], args.requests,
-                                           args.seed):
-        print(f"| {size:,} | {p50:.2f} | {p95:.2f} |")
+    print("\n| file lines | syntax tree | context step p50 (ms) | p95 (ms) |\n|---|---|---|---|")
+    for size, p50, p95, parsed in extraction_times(pipeline, args.packages, [1_000, 10_000, 100_000],
+                                                   args.requests, args.seed):
+        tree = "yes" if parsed else f"no (over {MAX_PARSE_BYTES // 1_000_000} MB)"
+        print(f"| {size:,} | {tree} | {p50:.2f} | {p95:.2f} |")
     backend.close()
 
 

@@ -20,7 +20,7 @@ from .config import CompletionConfig, ModelConfig
 from .context.assemble import Assembly, Cursor, assemble, commented
 from .context.index import WorkspaceIndex
 from .context.languages import normalise
-from .context.symbols import FileFacts, file_facts
+from .context.symbols import FactsCache, FileFacts
 from .context.syntax_guard import guard
 from .context.trigger import Mode, decide_mode
 from .context.window import fit_window
@@ -31,6 +31,8 @@ from .typing_ahead import TypingAhead
 
 # Tokens the FIM markers themselves take, kept free in the window.
 PROMPT_OVERHEAD_TOKENS = 8
+# Context candidates whose token counts are remembered (oldest forgotten first).
+TOKEN_COUNTS_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ class CompletionPipeline:
         self.typing_ahead = TypingAhead()
         self.index: WorkspaceIndex | None = None  # the server sets it once the workspace is indexed
         self._active: dict[str, StopFlag] = {}
-        self._facts: dict[str, tuple[int, FileFacts]] = {}  # uri -> (version, that version's names and imports)
+        self._token_counts: dict[str, int] = {}
+        self._facts: dict[str, FactsCache] = {}  # uri -> its names and imports, kept across versions
 
     async def complete(self, request: CompletionRequest, stop: StopFlag) -> CompletionResult:
         """Run the pipeline for one request; superseding any older one for the same document."""
@@ -171,9 +174,10 @@ class CompletionPipeline:
         budget = max(0, min(self.config.prompt_tokens, window_budget))
         window = fit_window(prefix, suffix, budget, self.config.suffix_share, self.backend.token_starts)
         assembly = self._repo_context(request, window.prefix, budget, record)
-        if assembly.tokens:
-            window = fit_window(prefix, suffix, budget - assembly.tokens, self.config.suffix_share,
-                                self.backend.token_starts)
+        if assembly.tokens:  # refit the first window's text, not the whole file, to the budget left
+            first_line = prefix.count("\n", 0, len(prefix) - len(window.prefix))
+            window = fit_window(window.prefix, window.suffix, budget - assembly.tokens, self.config.suffix_share,
+                                self.backend.token_starts, first_line)
         fim = self.backend.fim
         order = None if self.model_config.fim_order == "auto" else self.model_config.fim_order
         files = [(path, neutralise(text, fim.special_tokens)) for path, text in assembly.files]
@@ -204,17 +208,22 @@ class CompletionPipeline:
         cursor = Cursor(request.repo.path, normalise(request.language_id), request.text, request.offset,
                         request.repo.tree)
         assembly = assemble(cursor, self.index, self._file_facts(request, cursor), request.repo.recent,
-                            window_prefix, share, lambda text: len(self.backend.token_starts(text)))
+                            window_prefix, share, self._count_tokens)
         record.context = [item.as_dict() for item in assembly.items]
         return assembly
 
+    def _count_tokens(self, text: str) -> int:
+        """Tokens in a context candidate; the same definitions come back keystroke after keystroke."""
+        count = self._token_counts.get(text)
+        if count is None:
+            if len(self._token_counts) >= TOKEN_COUNTS_KEPT:
+                del self._token_counts[next(iter(self._token_counts))]
+            count = self._token_counts[text] = len(self.backend.token_starts(text))
+        return count
+
     def _file_facts(self, request: CompletionRequest, cursor: Cursor) -> FileFacts:
-        known = self._facts.get(request.uri)
-        if known is not None and known[0] == request.version:
-            return known[1]
-        facts = file_facts(cursor.tree, cursor.text.encode("utf-8", "surrogatepass"))
-        self._facts[request.uri] = (request.version, facts)
-        return facts
+        cache = self._facts.setdefault(request.uri, FactsCache())
+        return cache.facts(cursor.tree, cursor.text, request.version)
 
     async def _generate(self, request: GenerationRequest, stop: StopFlag, record: RequestRecord) -> Generation:
         self.log.backend_calls += 1

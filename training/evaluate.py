@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from codegen_lsp.backends.base import GenerationRequest, StopFlag
 from codegen_lsp.backends.local import LocalBackend
-from codegen_lsp.prompts.fim import split_for_healing
+from codegen_lsp.prompts.fim import FIM_FILE, split_for_healing
 
 from .metrics import edit_similarity, most_similar_line_completion
 from .ngram import KneserNey
@@ -180,8 +180,19 @@ def evaluate_model(model_dir: Path, work: Path, tasks_per_kind: int = 600, loss_
     results["loss"] = per_token_losses(backend, ngram, token_stream(tokenizer, heldout), window, loss_windows)
     backend.close()
     (Path(model_dir) / "evaluation.json").write_text(json.dumps(results, indent=1))
+    declare_order(Path(model_dir), results)
     print(markdown_table(results))
     return results
+
+
+def declare_order(model_dir: Path, results: dict) -> str:
+    """Write the FIM order that filled held-out lines best as the model's default (`fim.json`)."""
+    rows = results["fim-line"]
+    order = max(("psm", "spm"), key=lambda o: (rows[f"model ({o.upper()})"]["edit_similarity"], o == "psm"))
+    (model_dir / FIM_FILE).write_text(json.dumps({
+        "order": order, "why": "the order with the higher edit similarity on held-out FIM lines "
+                               "(evaluation.json)"}, indent=1))
+    return order
 
 
 def markdown_table(results: dict) -> str:

@@ -212,6 +212,7 @@ def validation_loss(model, stream: np.ndarray, recipe: Recipe) -> float:
     losses = []
     for i in range(min(recipe.eval_windows, len(stream) // recipe.seq_len)):
         window = torch.from_numpy(stream[i * recipe.seq_len:(i + 1) * recipe.seq_len].astype(np.int64))[None]
+        window = window.to(next(model.parameters()).device)
         losses.append(model(input_ids=window, labels=window).loss.float().item())
     model.train()
     return sum(losses) / max(1, len(losses))

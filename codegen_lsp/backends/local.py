@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from ..prompts.fim import FimFormat, present_tokens, resolve_format
+from ..prompts.fim import FimFormat, declared_order, present_tokens, resolve_format
 from .base import BackendError, Generation, GenerationRequest, StopFlag
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class LocalBackend:
                 folder, dtype=self.dtype, trust_remote_code=False, local_files_only=True, use_safetensors=True)
         except (OSError, ValueError, KeyError, SafetensorError) as exc:
             raise BackendError(f"cannot load the model at {folder}: {exc}") from exc
-        self.fim: FimFormat = resolve_format(fim_format, self.tokenizer)
+        self.fim: FimFormat = declared_order(folder, resolve_format(fim_format, self.tokenizer))
         self.model_id = f"{folder.name}:{folder_fingerprint(folder, '*.safetensors', content=False)}"
         self.adapter_hash = ""
         if adapter:

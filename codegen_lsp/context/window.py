@@ -13,6 +13,10 @@ from typing import Callable
 # Characters per token are rarely above this for code; it bounds how much text is
 # tokenized to measure a window, so a 10 MB file costs no more than a small one.
 MAX_CHARS_PER_TOKEN = 8
+# Code mostly takes fewer characters per token than this, so the first reading is this
+# much text per token of budget, and only sparse text (long runs of spaces) is read again
+# at MAX_CHARS_PER_TOKEN: tokenizing is most of what fitting a window costs.
+FIRST_READ_CHARS_PER_TOKEN = 4
 # The prefix's first line moves in steps of this many lines as the user types.
 PREFIX_GRID_LINES = 8
 
@@ -28,27 +32,34 @@ class Window:
     suffix_tokens: int
 
 
-def fit_window(prefix: str, suffix: str, budget: int, suffix_share: float, token_starts: TokenStarts) -> Window:
-    """The largest prefix tail and suffix head that together fit in `budget` tokens."""
+def fit_window(prefix: str, suffix: str, budget: int, suffix_share: float, token_starts: TokenStarts,
+               first_line: int = 0) -> Window:
+    """The largest prefix tail and suffix head that together fit in `budget` tokens.
+
+    `first_line` is the file's line number of the prefix's first line, for a prefix that is
+    itself a window (refitting a window to a smaller budget): the grid stays the file's.
+    """
     suffix_part, suffix_tokens = _head_within(suffix, int(budget * suffix_share), token_starts)
-    prefix_part, prefix_tokens = _tail_within(prefix, budget - suffix_tokens, token_starts)
+    prefix_part, prefix_tokens = _tail_within(prefix, budget - suffix_tokens, token_starts, first_line)
     # A short prefix leaves room that the suffix may take after all.
     if prefix_part == prefix and suffix_part != suffix:
         suffix_part, suffix_tokens = _head_within(suffix, budget - prefix_tokens, token_starts)
     return Window(prefix_part, suffix_part, prefix_tokens, suffix_tokens)
 
 
-def _tail_within(text: str, budget: int, token_starts: TokenStarts) -> tuple[str, int]:
+def _tail_within(text: str, budget: int, token_starts: TokenStarts, first_line: int = 0) -> tuple[str, int]:
     if budget <= 0:
         return "", 0
-    cut = max(0, len(text) - budget * MAX_CHARS_PER_TOKEN)
-    tail = text[cut:]
-    starts = token_starts(tail)
-    if len(starts) <= budget:
-        return tail, len(starts)
+    for chars_per_token in (FIRST_READ_CHARS_PER_TOKEN, MAX_CHARS_PER_TOKEN):
+        cut = max(0, len(text) - budget * chars_per_token)
+        tail = text[cut:]
+        starts = token_starts(tail)
+        if len(starts) > budget:
+            break
+        if cut == 0 or chars_per_token == MAX_CHARS_PER_TOKEN:
+            return tail, len(starts)
     earliest = starts[len(starts) - budget]
-    first_line = text.count("\n", 0, cut)
-    pos = _grid_line_start(tail, earliest, first_line)
+    pos = _grid_line_start(tail, earliest, first_line + text.count("\n", 0, cut))
     # A cut at a line start can split a token that joined the newline with the next
     # line's indentation; count again and step a line further while it overflows.
     while (tokens := len(token_starts(tail[pos:]))) > budget:
@@ -91,10 +102,13 @@ def _grid_line_start(tail: str, earliest: int, first_line: int) -> int:
 def _head_within(text: str, budget: int, token_starts: TokenStarts) -> tuple[str, int]:
     if budget <= 0:
         return "", 0
-    head = text[: budget * MAX_CHARS_PER_TOKEN]
-    starts = token_starts(head)
-    if len(starts) <= budget:
-        return head, len(starts)
+    for chars_per_token in (FIRST_READ_CHARS_PER_TOKEN, MAX_CHARS_PER_TOKEN):
+        head = text[: budget * chars_per_token]
+        starts = token_starts(head)
+        if len(starts) > budget:
+            break
+        if len(head) == len(text) or chars_per_token == MAX_CHARS_PER_TOKEN:
+            return head, len(starts)
     latest = starts[budget]
     end = head.rfind("\n", 0, latest) + 1 or latest  # whole lines where possible
     return head[:end], len(token_starts(head[:end]))

@@ -6,8 +6,10 @@ trained on and the text the server asks it are made by the same code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 import re
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable, Literal, Protocol, Sequence
 
 Order = Literal["psm", "spm"]
@@ -226,6 +228,21 @@ def resolve_format(name: str, tokenizer: Vocabulary) -> FimFormat:
         raise FimTokenError(f"unknown FIM format {name!r}; known: {', '.join(FORMATS)}")
     check_single_tokens(fmt, tokenizer)
     return fmt
+
+
+# A model folder may name the FIM order it fills best in; `training/evaluate.py` writes it
+# for the models we train, from the held-out comparison of both orders.
+FIM_FILE = "fim.json"
+
+
+def declared_order(folder: Path, fmt: FimFormat) -> FimFormat:
+    """`fmt` with the order the model folder declares as its default, if it declares one."""
+    path = folder / FIM_FILE
+    try:
+        declared = json.loads(path.read_text()).get("order") if path.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        declared = None  # an unreadable declaration is ignored: the format's own default serves
+    return replace(fmt, default_order=declared) if declared in ("psm", "spm") else fmt
 
 
 def check_single_tokens(fmt: FimFormat, tokenizer: Vocabulary) -> None:

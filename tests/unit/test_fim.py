@@ -185,3 +185,15 @@ def test_auto_without_any_known_tokens():
     assert detect_format(bare) is None
     with pytest.raises(FimTokenError, match="none of the known FIM token sets"):
         resolve_format("auto", bare)
+
+
+def test_a_model_folder_may_declare_its_fim_order(tmp_path):
+    from codegen_lsp.prompts.fim import CODEGEN, FIM_FILE, declared_order
+
+    assert declared_order(tmp_path, CODEGEN) is CODEGEN  # nothing declared: the format's default
+    (tmp_path / FIM_FILE).write_text('{"order": "spm"}')
+    spm = declared_order(tmp_path, CODEGEN)
+    assert spm.default_order == "spm" and spm.prompt("a", "b") == CODEGEN.prompt("a", "b", "spm")
+    for junk in ('{"order": "mps"}', "not json", "[1, 2]"):
+        (tmp_path / FIM_FILE).write_text(junk)
+        assert declared_order(tmp_path, CODEGEN) is CODEGEN

@@ -53,7 +53,7 @@ def test_resume_continues_the_same_run(run):
 def test_the_exported_model_serves(run):
     _, out, _, _ = run
     backend = LocalBackend(out)
-    assert backend.fim is CODEGEN
+    assert backend.fim.name == CODEGEN.name
     for token in CODEGEN.special_tokens:
         assert len(backend.tokenizer.encode(token, add_special_tokens=False)) == 1
     assert backend.context_window == SMOKE.seq_len
@@ -68,6 +68,12 @@ def test_evaluation_and_card(run):
         for row in results[kind].values():
             assert 0.0 <= row["exact_match"] <= 1.0 and 0.0 <= row["edit_similarity"] <= 1.0
     assert results["loss"]["model"] > 0 and results["loss"]["4-gram"] > 0 and results["loss"]["tokens"] > 0
+    declared = json.loads((out / "fim.json").read_text())["order"]
+    best = max(("psm", "spm"), key=lambda o: results["fim-line"][f"model ({o.upper()})"]["edit_similarity"])
+    assert declared == best or results["fim-line"]["model (PSM)"] == results["fim-line"]["model (SPM)"]
+    backend = LocalBackend(out)
+    assert backend.fim.default_order == declared  # the server asks in the order the model fills best
+    backend.close()
     card = write_card(out).read_text()
     assert "| system | next line EM" in card and "| 4-gram |" in card
     assert "python-stdlib" in card and "PSF-2.0" in card

@@ -116,3 +116,41 @@ def test_file_facts_skip_what_functions_define_inside():
     source = b"def outer():\n    def inner():\n        pass\n    local = 1\n\nclass K:\n    def m(self):\n        pass\n"
     facts = file_facts(parser_for("python").parse(source), source)
     assert facts.names == {"outer", "K", "m"}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kept_facts_match_a_fresh_computation_after_random_edits(seed):
+    import random
+
+    from codegen_lsp.context.symbols import FactsCache, file_facts
+    from codegen_lsp.documents import DocumentStore
+    from tests.conftest import FIT_TEXT
+    from tests.unit.test_syntax import random_change
+
+    rng = random.Random(seed)
+    store = DocumentStore()
+    doc = store.open("file:///a.py", "python", 1, FIT_TEXT.read_text())
+    cache = FactsCache()
+    for version in range(2, 40):
+        store.change(doc.uri, version, [random_change(doc, rng)], "utf-16")
+        source = doc.text.encode("utf-8", "surrogatepass")
+        assert cache.facts(doc.tree.copy(), doc.text, version) == file_facts(parser_for("python").parse(source), source)
+
+
+def test_a_keystroke_inside_a_function_walks_only_that_function():
+    from codegen_lsp.context.symbols import FactsCache
+    from codegen_lsp.documents import DocumentStore
+
+    text = "import os\n\n" + "".join(f"def f{i}(a):\n    return a + {i}\n\n\n" for i in range(200))
+    store = DocumentStore()
+    doc = store.open("file:///a.py", "python", 1, text)
+    cache = FactsCache()
+    first = cache.facts(doc.tree, doc.text, 1)
+    assert cache.walked == 201 and {"f0", "f199"} <= first.names and first.imports == ("import os",)
+    line = text.split("\n").index("    return a + 100")
+    store.change(doc.uri, 2, [("x", (line, 14, line, 14))], "utf-16")
+    assert cache.facts(doc.tree, doc.text, 2) == first
+    assert cache.walked == 1
+    store.change(doc.uri, 3, [("g", (line - 1, 4, line - 1, 8))], "utf-16")  # def f100 -> def g
+    facts = cache.facts(doc.tree, doc.text, 3)
+    assert "g" in facts.names and "f100" not in facts.names and cache.walked == 1
