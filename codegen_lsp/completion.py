@@ -21,6 +21,7 @@ from .context.assemble import Assembly, Cursor, assemble, commented
 from .context.index import WorkspaceIndex
 from .context.languages import normalise
 from .context.symbols import FactsCache, FileFacts
+from .context.token_cache import PieceTokenCache
 from .context.syntax_guard import guard
 from .context.trigger import Mode, decide_mode
 from .context.window import fit_window
@@ -42,6 +43,7 @@ class RepoInputs:
     path: str                                   # relative to the workspace root
     repo: str                                   # the workspace's name
     tree: Tree | None = None                    # the document's current syntax tree
+    source: bytes | None = None                 # the UTF-8 text it was parsed from
     recent: tuple[tuple[str, str], ...] = ()    # other open documents (path, text), most recent first
 
 
@@ -75,6 +77,7 @@ class CompletionPipeline:
         self.index: WorkspaceIndex | None = None  # the server sets it once the workspace is indexed
         self._active: dict[str, StopFlag] = {}
         self._token_counts: dict[str, int] = {}
+        self.token_starts = PieceTokenCache(backend.token_starts)  # the window's tokens, kept across keystrokes
         self._facts: dict[str, FactsCache] = {}  # uri -> its names and imports, kept across versions
 
     async def complete(self, request: CompletionRequest, stop: StopFlag) -> CompletionResult:
@@ -111,7 +114,9 @@ class CompletionPipeline:
     async def _run(self, request: CompletionRequest, stop: StopFlag, record: RequestRecord) -> str:
         # trigger
         t0 = time.perf_counter()
-        mode = decide_mode(request.text, request.offset, request.language_id)
+        repo = request.repo
+        mode = decide_mode(request.text, request.offset, request.language_id,
+                           repo.tree if repo else None, repo.source if repo else None)
         if mode is Mode.NONE and request.invoked:
             mode = Mode.SINGLE_LINE
         record.mode = mode.value
@@ -172,12 +177,12 @@ class CompletionPipeline:
         max_new = self.config.max_new_tokens if multiline else self.config.single_line_max_tokens
         window_budget = self.backend.context_window - max_new - PROMPT_OVERHEAD_TOKENS
         budget = max(0, min(self.config.prompt_tokens, window_budget))
-        window = fit_window(prefix, suffix, budget, self.config.suffix_share, self.backend.token_starts)
+        window = fit_window(prefix, suffix, budget, self.config.suffix_share, self.token_starts)
         assembly = self._repo_context(request, window.prefix, budget, record)
         if assembly.tokens:  # refit the first window's text, not the whole file, to the budget left
             first_line = prefix.count("\n", 0, len(prefix) - len(window.prefix))
             window = fit_window(window.prefix, window.suffix, budget - assembly.tokens, self.config.suffix_share,
-                                self.backend.token_starts, first_line)
+                                self.token_starts, first_line)
         fim = self.backend.fim
         order = None if self.model_config.fim_order == "auto" else self.model_config.fim_order
         files = [(path, neutralise(text, fim.special_tokens)) for path, text in assembly.files]
@@ -206,7 +211,7 @@ class CompletionPipeline:
         if request.repo is None or not self.config.repo_context or share <= 0:
             return Assembly()
         cursor = Cursor(request.repo.path, normalise(request.language_id), request.text, request.offset,
-                        request.repo.tree)
+                        request.repo.tree, request.repo.source)
         assembly = assemble(cursor, self.index, self._file_facts(request, cursor), request.repo.recent,
                             window_prefix, share, self._count_tokens)
         record.context = [item.as_dict() for item in assembly.items]
@@ -223,7 +228,7 @@ class CompletionPipeline:
 
     def _file_facts(self, request: CompletionRequest, cursor: Cursor) -> FileFacts:
         cache = self._facts.setdefault(request.uri, FactsCache())
-        return cache.facts(cursor.tree, cursor.text, request.version)
+        return cache.facts(cursor.tree, cursor.encoded(), request.version)
 
     async def _generate(self, request: GenerationRequest, stop: StopFlag, record: RequestRecord) -> Generation:
         self.log.backend_calls += 1

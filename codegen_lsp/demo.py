@@ -65,11 +65,13 @@ async def _drive(path: Path, model: str | None) -> list[Step]:
             editor.open(uri, opened)
             suggestion, ms, source = await _ask(editor, uri, line_no, indent)
             steps.append(Step(line_no + 1, source, ms, suggestion))
-            if len(suggestion) > 2:
-                # Type the first two characters of the suggestion: the rest needs no model call.
-                editor.insert(uri, types.Position(line=line_no, character=indent), suggestion[:2])
-                rest, ms, source = await _ask(editor, uri, line_no, indent + 2)
-                steps.append(Step(line_no + 1, source, ms, suggestion[:2] + "|" + rest))
+            # Type the suggestion's first two characters (after any indentation it adds): the rest
+            # then needs no model call.
+            typed = len(suggestion) - len(suggestion.lstrip(" \t")) + 2
+            if len(suggestion) > typed:
+                editor.insert(uri, types.Position(line=line_no, character=indent), suggestion[:typed])
+                rest, ms, source = await _ask(editor, uri, line_no, indent + typed)
+                steps.append(Step(line_no + 1, source, ms, suggestion[:typed] + "|" + rest))
             # Closed and opened again at the same place: the persistent cache answers. (Left open,
             # the first copy would be a similar snippet in the second one's prompt.)
             editor.close(uri)

@@ -67,6 +67,11 @@ class Document:
         return self.syntax.current(self.text) if self.syntax is not None else None
 
     @property
+    def source(self) -> bytes | None:
+        """The UTF-8 text the current tree was parsed from; None where there is no tree."""
+        return self.syntax.source if self.tree is not None else None
+
+    @property
     def line_count(self) -> int:
         return len(self._get_starts())
 

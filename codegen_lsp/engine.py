@@ -6,6 +6,7 @@ the same way.
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -55,4 +56,17 @@ def load_backend(config: Config, model_override: str | None = None):
 
 def build_pipeline(config: Config, log: RequestLog, model_override: str | None = None) -> CompletionPipeline:
     backend = load_backend(config, model_override)
-    return CompletionPipeline(backend, open_cache(config), config.completion, config.model, log)
+    pipeline = CompletionPipeline(backend, open_cache(config), config.completion, config.model, log)
+    freeze_long_lived()
+    return pipeline
+
+
+def freeze_long_lived() -> None:
+    """Keep what is loaded by now out of later garbage collections.
+
+    torch and transformers leave millions of long-lived objects behind; every full collection
+    walks them all, and now and then one lands inside a keystroke's request. Frozen, they are
+    skipped (the 10k-line context step's p95 went from 25 to 17 ms, benchmarks/README.md).
+    """
+    gc.collect()
+    gc.freeze()

@@ -42,6 +42,8 @@ def postprocess(inp: PostprocessInput) -> str:
     if not inp.multiline:
         text = _first_line(text)
     text = _reindent(text, cursor_line, _document_indent_unit(inp.prefix, inp.suffix))
+    if inp.multiline:
+        text = _cut_repetition(_cut_at_scope_end(text, cursor_line))
     body = text.rstrip()
     # Trailing whitespace is never shown, and left in place it would hide an overlap with the suffix.
     ended_line = "\n" in text[len(body) :]
@@ -131,6 +133,31 @@ def _reindent(text: str, cursor_line: str, doc_unit: str) -> str:
     if own_unit is None or own_unit == doc_unit:
         return text
     return "\n".join([lines[0]] + [_convert_indent(line, own_unit, doc_unit) for line in lines[1:]])
+
+
+# Step 3b, multi-line: where the completion should have stopped.
+
+
+def _cut_at_scope_end(text: str, cursor_line: str) -> str:
+    """Stop before the first later line that dedents past the cursor's line: it belongs to an
+    enclosing scope, which the suffix already holds (a closing brace) or the user did not ask for."""
+    base = len(_indent_of(cursor_line).expandtabs(8))
+    if not base:
+        return text
+    lines = text.split("\n")
+    for i in range(1, len(lines)):
+        if lines[i].strip() and len(_indent_of(lines[i]).expandtabs(8)) < base:
+            return "\n".join(lines[:i])
+    return text
+
+
+def _cut_repetition(text: str) -> str:
+    """Stop before a line that repeats the line above it: the onset of a decoding loop."""
+    lines = text.split("\n")
+    for i in range(1, len(lines)):
+        if lines[i].strip() and lines[i] == lines[i - 1]:
+            return "\n".join(lines[:i])
+    return text
 
 
 # Steps 4 and 5: text the document already has after the cursor.

@@ -175,7 +175,7 @@ class CodegenServer(LanguageServer):
         tree = document.tree
         # A copy: later keystrokes edit the document's tree in place while this request runs.
         return RepoInputs(path=relative or Path(path).name, repo=files.root.name if files else "",
-                          tree=tree.copy() if tree is not None else None, recent=recent)
+                          tree=tree.copy() if tree is not None else None, source=document.source, recent=recent)
 
     def _index_open_documents(self, current: str) -> None:
         """Unsaved edits of the other open documents into the index, once per version.

@@ -11,7 +11,7 @@ import json
 import math
 from pathlib import Path
 
-from codegen_lsp.prompts.fim import CODEGEN
+from codegen_lsp.prompts.fim import CODEGEN, FIM_FILE
 
 from .corpus import HELDOUT_FRACTION
 from .evaluate import PREFIX_TOKENS, SUFFIX_TOKENS, markdown_table
@@ -44,7 +44,7 @@ def write_card(folder: Path) -> Path:
         f"- Tokenizer: byte-level BPE with {config.get('vocab_size')} tokens, trained on the corpus.",
         f"- FIM format `{CODEGEN.name}` (in `codegen_lsp/prompts/fim.py`, shared with training): "
         f"`{CODEGEN.prefix}` / `{CODEGEN.suffix}` / `{CODEGEN.middle}`, ending with `{CODEGEN.end_of_text}`. "
-        f"Both PSM and SPM orders were trained. Repository-level prompts put other files first, each after "
+        f"Both PSM and SPM orders were trained; {_order_sentence(folder)} Repository-level prompts put other files first, each after "
         f"`{CODEGEN.repo_name}<name>` (first file only) and `{CODEGEN.file_separator}<path>`.\n",
         "## Training\n",
         _training_section(recipe, training),
@@ -69,6 +69,14 @@ def write_card(folder: Path) -> Path:
     return card
 
 
+def _order_sentence(folder: Path) -> str:
+    declared = _load(folder, FIM_FILE).get("order")
+    if not declared:
+        return "the server asks in the format's default order."
+    return (f"the server asks in {declared.upper()}, the order that filled held-out lines best "
+            f"(declared in `{FIM_FILE}`).")
+
+
 def _parameters(folder: Path) -> int:
     from safetensors import safe_open
 
@@ -83,11 +91,12 @@ def _training_section(recipe: dict, training: dict) -> str:
     if not training:
         return "(no training record)\n"
     mix = recipe.get("mix", {})
-    hours = training.get("train_seconds", 0) / 3600
+    seconds = training.get("train_seconds", 0)
+    took = f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} minutes"
     return (
         f"- {training.get('steps')} steps of {recipe.get('batch')} x {recipe.get('seq_len')} tokens: "
-        f"{training.get('tokens_seen', 0) / 1e6:.1f}M tokens seen in {hours:.2f} h on {training.get('device')}, "
-        f"{training.get('tokens_per_second')} tokens/s ({_precision(training)}, "
+        f"{training.get('tokens_seen', 0) / 1e6:.1f}M tokens seen in {took} on {training.get('device')}, "
+        f"{training.get('tokens_per_second', 0) / 1e3:,.0f}k tokens/s ({_precision(training)}, "
         f"torch.compile {'on' if recipe.get('compile') else 'off'}); weights exported in bf16.\n"
         f"- AdamW (0.9, 0.95), peak learning rate {recipe.get('lr')} after {recipe.get('warmup')} warm-up steps, "
         f"cosine decay to {recipe.get('min_lr')}, weight decay {recipe.get('weight_decay')}, gradient clip "

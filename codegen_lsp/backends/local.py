@@ -121,6 +121,19 @@ def _croppable(cache: DynamicCache) -> bool:
     return all(type(layer) is DynamicLayer for layer in cache.layers)
 
 
+def _continues(heal: str, token: str) -> bool:
+    """Whether `token` can be the next token of a text that must start with `heal`.
+
+    A token may run past the healed text, except to add whitespace to whitespace: the
+    cursor sits after the indentation the editor chose, which the model may not deepen.
+    """
+    if heal.startswith(token):
+        return True
+    if not token.startswith(heal):
+        return False
+    return not (heal[-1] in " \t" and token[len(heal)] in " \t")
+
+
 class LocalBackend:
     """A transformers model in this process; at most `max_concurrent` generations at once."""
 
@@ -163,7 +176,7 @@ class LocalBackend:
             special = set(self.tokenizer.all_special_ids)
             texts = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
             self._token_texts = ["" if i in special else t for i, t in enumerate(texts)]
-        allowed = [bool(t) and (t.startswith(heal) or heal.startswith(t)) for t in self._token_texts]
+        allowed = [bool(t) and _continues(heal, t) for t in self._token_texts]
         mask = torch.tensor(allowed, device=self.device)
         vocab = self.model.config.vocab_size
         return torch.nn.functional.pad(mask, (0, max(0, vocab - len(mask))), value=False)[:vocab]

@@ -41,13 +41,45 @@ _LINE_COMMENT = {"python": "#", "bash": "#", "lua": "--"}
 CountTokens = Callable[[str], int]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Cursor:
     path: str            # relative to the workspace root
     language: str
     text: str
     offset: int
     tree: Tree | None = None
+    source: bytes | None = None  # text as UTF-8, where the caller has it already
+
+    def encoded(self) -> bytes:
+        if self.source is None:
+            self.source = self.text.encode("utf-8", "surrogatepass")
+        return self.source
+
+    def byte_offset(self, index: int) -> int:
+        """The UTF-8 offset of a str index (free for ASCII text, the common case)."""
+        if len(self.encoded()) == len(self.text):
+            return index
+        return len(self.text[:index].encode("utf-8", "surrogatepass"))
+
+
+def last_lines(text: str, end: int, count: int) -> list[str]:
+    """The `count` lines up to text[end], without splitting everything before them."""
+    start = end
+    for _ in range(count):
+        start = text.rfind("\n", 0, start)
+        if start < 0:
+            break
+    return text[start + 1:end].split("\n")
+
+
+def first_lines(text: str, start: int, count: int) -> list[str]:
+    end = start
+    for _ in range(count):
+        end = text.find("\n", end) + 1
+        if end <= 0:
+            end = len(text)
+            break
+    return text[start:end].split("\n")[:count]
 
 
 @dataclass
@@ -115,8 +147,8 @@ def render_symbol(symbol: Symbol, language: str) -> str:
 
 def _near_names(cursor: Cursor) -> dict[str, int]:
     """Names around the cursor and their distance to it in lines."""
-    before = cursor.text[: cursor.offset].split("\n")[-NEAR_LINES_BEFORE:]
-    after = cursor.text[cursor.offset:].split("\n")[:NEAR_LINES_AFTER]
+    before = last_lines(cursor.text, cursor.offset, NEAR_LINES_BEFORE)
+    after = first_lines(cursor.text, cursor.offset, NEAR_LINES_AFTER)
     distance: dict[str, int] = {}
     for i, line in enumerate(reversed(before)):
         for name in _IDENTIFIER.findall(line):
@@ -158,7 +190,7 @@ def definition_candidates(cursor: Cursor, index: WorkspaceIndex, own: FileFacts)
 
 def snippet_candidates(cursor: Cursor, recent: Sequence[tuple[str, str]]) -> list[ContextItem]:
     """Windows of recent files most like the lines before the cursor."""
-    query = identifiers("\n".join(cursor.text[: cursor.offset].split("\n")[-SNIPPET_LINES:]))
+    query = identifiers("\n".join(last_lines(cursor.text, cursor.offset, SNIPPET_LINES)))
     items: list[ContextItem] = []
     for path, text in recent:
         if path == cursor.path:
@@ -184,12 +216,14 @@ def own_file_candidates(cursor: Cursor, own: FileFacts, window_prefix: str) -> l
         items.append(ContextItem(cursor.path, "imports", "\n".join(missing) + "\n", "the file's imports, "
                                  "cut off by the window", 3.0, -1))
     if cursor.tree is not None:
-        source = cursor.text.encode("utf-8", "surrogatepass")
-        before = cursor.text[: cursor.offset]
+        source = cursor.encoded()
         # Anchor on the last token before the cursor: on a fresh indented line the cursor itself
         # sits in whitespace that belongs to no block yet.
-        anchor = len(before.rstrip().encode("utf-8", "surrogatepass"))
-        line = before[before.rfind("\n") + 1:]
+        last = cursor.offset
+        while last > 0 and cursor.text[last - 1].isspace():
+            last -= 1
+        anchor = cursor.byte_offset(last)
+        line = cursor.text[cursor.text.rfind("\n", 0, cursor.offset) + 1:cursor.offset]
         indent = len(line) if not line.strip() else 1 << 30  # a dedent leaves the scopes it passes
         node = cursor.tree.root_node.descendant_for_byte_range(max(0, anchor - 1), max(0, anchor - 1))
         headers = []

@@ -206,7 +206,7 @@ def _declared_name(node: Node, source: bytes) -> str | None:
 def file_facts(tree: Tree | None, source: bytes, depth: int = 4) -> FileFacts:
     """Defined names and imports from the top levels of the tree only (what functions define
     inside is left out): the file's own vocabulary for context assembly."""
-    return FactsCache(depth).facts(tree, source.decode("utf-8", "surrogatepass"))
+    return FactsCache(depth).facts(tree, source)
 
 
 class FactsCache:
@@ -224,13 +224,13 @@ class FactsCache:
         self._facts = FileFacts(frozenset(), ())
         self.walked = 0  # top-level nodes walked by the last call: tests and benchmarks read it
 
-    def facts(self, tree: Tree | None, text: str, version: object = None) -> FileFacts:
+    def facts(self, tree: Tree | None, source: bytes, version: object = None) -> FileFacts:
+        """The facts of `tree`, parsed from `source` (UTF-8); `version` skips the walk when unchanged."""
         if version is not None and version == self._version:
             return self._facts
         names: set[str] = set()
         imports: list[str] = []
         by_text: dict[bytes, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-        source = text.encode("utf-8", "surrogatepass") if tree is not None else b""
         self.walked = 0
         for node in tree.root_node.named_children if tree is not None else ():
             key = source[node.start_byte:node.end_byte]

@@ -68,6 +68,7 @@ class SyntaxTree:
         self._parser = parser
         self._tree: Tree | None = None
         self._stale = True
+        self.source = b""  # the UTF-8 text of the current tree, shared with the context step
         self.parses = 0  # how many parses ran (full or incremental): tests and benchmarks read it
 
     @classmethod
@@ -90,6 +91,7 @@ class SyntaxTree:
         if not self._stale:
             return self._tree
         source = text.encode("utf-8", "surrogatepass")
+        self.source = source
         if len(source) > MAX_PARSE_BYTES:
             self._tree = None
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 
-from tree_sitter import Node
+from tree_sitter import Node, Tree
 
 from .languages import parser_for
 
@@ -31,8 +31,13 @@ class Mode(enum.Enum):
     MULTI_LINE = "multi-line"
 
 
-def decide_mode(text: str, offset: int, language_id: str) -> Mode:
-    """How to complete at `offset` (a str index into `text`)."""
+def decide_mode(text: str, offset: int, language_id: str, tree: Tree | None = None,
+                source: bytes | None = None) -> Mode:
+    """How to complete at `offset` (a str index into `text`).
+
+    `tree` and `source` are the document's current tree and its UTF-8 text where the caller
+    keeps them (incrementally parsed); without them the text is parsed here.
+    """
     line_start = text.rfind("\n", 0, offset) + 1
     line_end = _line_end(text, offset)
     before = text[max(line_start, offset - LINE_TAIL_CHARS):offset]
@@ -42,7 +47,7 @@ def decide_mode(text: str, offset: int, language_id: str) -> Mode:
         return Mode.NONE  # mid-word: the user is editing an identifier
     if any(ch not in _CLOSERS and not ch.isspace() for ch in after):
         return Mode.SINGLE_LINE  # code follows on this line: only its middle is open
-    if _open_quote(before) or _in_string_or_comment(text, offset, language_id):
+    if _open_quote(before) or _in_string_or_comment(text, offset, language_id, tree, source):
         return Mode.SINGLE_LINE
     if not before.strip() or _BLOCK_OPENERS.search(before):
         return Mode.MULTI_LINE
@@ -61,15 +66,18 @@ def _line_end(text: str, offset: int) -> int:
     return end - 1 if end > offset and text[end - 1] == "\r" else end
 
 
-def _in_string_or_comment(text: str, offset: int, language_id: str) -> bool:
-    parser = parser_for(language_id)
-    if parser is None:
-        return False
-    source = text.encode("utf-8", errors="surrogatepass")
-    if len(source) > MAX_PARSE_BYTES:
-        return False
-    cursor = len(text[:offset].encode("utf-8", errors="surrogatepass"))
-    tree = parser.parse(source)
+def _in_string_or_comment(text: str, offset: int, language_id: str, tree: Tree | None,
+                          source: bytes | None) -> bool:
+    if tree is None or source is None:
+        parser = parser_for(language_id)
+        if parser is None:
+            return False
+        source = text.encode("utf-8", errors="surrogatepass")
+        if len(source) > MAX_PARSE_BYTES:
+            return False
+        tree = parser.parse(source)
+    ascii_only = len(source) == len(text)
+    cursor = offset if ascii_only else len(text[:offset].encode("utf-8", errors="surrogatepass"))
     # The node just left of the cursor: at the end of a line comment the cursor sits
     # on the comment's end boundary, which still belongs to the comment.
     node = tree.root_node.descendant_for_byte_range(max(cursor - 1, 0), cursor)

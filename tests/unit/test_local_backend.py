@@ -308,3 +308,11 @@ def test_healing_mask_allows_tokens_compatible_with_the_cut_text(fitted):
     allowed = {texts[i] for i in range(len(texts)) if mask[i]}
     assert allowed and all(t.startswith("ret") or "ret".startswith(t) for t in allowed)
     assert not any(mask[i] for i in fitted.tokenizer.all_special_ids)
+
+
+def test_healing_keeps_the_indentation_the_editor_chose():
+    from codegen_lsp.backends.local import _continues
+
+    assert _continues("\n    ", "\n") and _continues("\n    ", "\n    ") and _continues("    ", "    return")
+    assert not _continues("\n    ", "\n        ")  # a deeper indentation than the cursor's
+    assert not _continues("    ", "\t") and _continues("ret", "return") and not _continues("ret", "rat")

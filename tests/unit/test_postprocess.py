@@ -134,15 +134,15 @@ JUNK_CASES = [
     ("", ""),
     ("   ", ""),
     ("\n\n  \t\n", ""),
-    ("x += 1\nx += 1\nx += 1\nx += 1", ""),
+    # A loop that repeats one line is cut before its first repeat.
+    ("x += 1\nx += 1\nx += 1\nx += 1", "x += 1"),
     ("foo()\nbar()\nfoo()\nbar()\nfoo()", ""),
     (")))))))))))", ""),
     ("abababababababababab", ""),
     ("items = [" + "0, " * 12, ""),
     ("return x   \n\n", "return x"),
     ("return x\t\n  \n", "return x"),
-    # One repeated line is not yet degenerate.
-    ("self.x = 1\nself.x = 1", "self.x = 1\nself.x = 1"),
+    ("self.x = 1\nself.x = 1", "self.x = 1"),
     ("        }\n    }\n}", "        }\n    }\n}"),
 ]
 
@@ -165,3 +165,15 @@ PASSTHROUGH_CASES = [
 @pytest.mark.parametrize("prefix, raw, suffix", PASSTHROUGH_CASES)
 def test_normal_completion_passes_through_unchanged(prefix, raw, suffix):
     assert clean(raw, prefix=prefix, suffix=suffix) == raw
+
+
+@pytest.mark.parametrize("prefix, raw, expected", [
+    # An empty line in a function body: the model ran on into the next definition.
+    ("def f(values):\n    ", "return [0, 1]\n\n\n@dataclass\nclass Vector:", "return [0, 1]"),
+    # Its own nested block stays, the enclosing function's closing brace (in the suffix) does not.
+    ("function f(a) {\n  ", "if (a) {\n    g();\n  }\n}\n\nfunction h() {", "if (a) {\n    g();\n  }"),
+    # At the top level nothing dedents.
+    ("import os\n", "def f():\n    pass\n\ndef g():\n    pass", "def f():\n    pass\n\ndef g():\n    pass"),
+])
+def test_multi_line_stops_where_the_cursor_scope_ends(prefix, raw, expected):
+    assert postprocess(PostprocessInput(raw=raw, prefix=prefix, suffix="\n", multiline=True)) == expected

@@ -134,7 +134,7 @@ def test_kept_facts_match_a_fresh_computation_after_random_edits(seed):
     for version in range(2, 40):
         store.change(doc.uri, version, [random_change(doc, rng)], "utf-16")
         source = doc.text.encode("utf-8", "surrogatepass")
-        assert cache.facts(doc.tree.copy(), doc.text, version) == file_facts(parser_for("python").parse(source), source)
+        assert cache.facts(doc.tree.copy(), doc.source, version) == file_facts(parser_for("python").parse(source), source)
 
 
 def test_a_keystroke_inside_a_function_walks_only_that_function():
@@ -145,12 +145,12 @@ def test_a_keystroke_inside_a_function_walks_only_that_function():
     store = DocumentStore()
     doc = store.open("file:///a.py", "python", 1, text)
     cache = FactsCache()
-    first = cache.facts(doc.tree, doc.text, 1)
+    first = cache.facts(doc.tree, doc.source, 1)
     assert cache.walked == 201 and {"f0", "f199"} <= first.names and first.imports == ("import os",)
     line = text.split("\n").index("    return a + 100")
     store.change(doc.uri, 2, [("x", (line, 14, line, 14))], "utf-16")
-    assert cache.facts(doc.tree, doc.text, 2) == first
+    assert cache.facts(doc.tree, doc.source, 2) == first
     assert cache.walked == 1
     store.change(doc.uri, 3, [("g", (line - 1, 4, line - 1, 8))], "utf-16")  # def f100 -> def g
-    facts = cache.facts(doc.tree, doc.text, 3)
+    facts = cache.facts(doc.tree, doc.source, 3)
     assert "g" in facts.names and "f100" not in facts.names and cache.walked == 1

@@ -119,6 +119,15 @@ def test_decide_mode(language, sample, expected):
     assert mode_at(sample, language) is expected
 
 
+@pytest.mark.parametrize("language, sample, expected", CASES)
+def test_the_documents_own_tree_gives_the_same_mode(language, sample, expected):
+    from codegen_lsp.documents import Document
+
+    offset = sample.index("|")
+    document = Document("file:///a", language, 1, sample[:offset] + sample[offset + 1:])
+    assert decide_mode(document.text, offset, language, document.tree, document.source) is expected
+
+
 def test_every_named_language_has_a_grammar():
     for language in ("python", "javascript", "typescript", "typescriptreact", "go", "rust", "java", "c",
                      "cpp", "lua", "bash", "shellscript", "sh", "zsh", "py", "ts", "c++"):
