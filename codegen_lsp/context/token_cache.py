@@ -79,15 +79,16 @@ class PieceTokenCache:
         for begin, end in zip(cuts, cuts[1:]):
             if begin == end:
                 continue
-            known = self._kept.get(text[begin:end])
+            piece = text[begin:end]
+            known = self._kept.get(piece)
             if known is None:
                 missing_from = begin if missing_from is None else missing_from
                 continue
+            self._kept.move_to_end(piece)  # before the run below remembers (and evicts) others
             if missing_from is not None:
                 out.extend(self._tokenize_run(text, missing_from, begin, cuts))
                 missing_from = None
-            self._kept.move_to_end(text[begin:end])
-            out.extend(s + begin for s in known)
+            out.extend([s + begin for s in known])
             reused = True
         if missing_from is not None:
             out.extend(self._tokenize_run(text, missing_from, len(text), cuts))

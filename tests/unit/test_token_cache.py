@@ -53,3 +53,11 @@ def test_a_tokenizer_that_joins_lines_switches_the_pieces_off():
         assert cache(text) == joined(text)
     assert not cache.enabled
     assert cache("xy\nz") == joined("xy\nz")
+
+
+def test_pieces_stay_right_when_the_kept_pieces_overflow(token_starts):
+    cache = PieceTokenCache(token_starts, pieces_kept=3)
+    text = "".join(f"def f{i}(a):\n    return a + {i}\n" for i in range(30))
+    for cut in range(0, len(text), 97):
+        window = text[cut:cut + 700]
+        assert cache(window) == token_starts(window)
