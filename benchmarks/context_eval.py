@@ -125,6 +125,8 @@ def quality(pipeline: CompletionPipeline, packages: list[str], count: int, seed:
         random.Random(seed).shuffle(holes)
         for hole in holes[:count]:
             text = (index.files.root / hole.path).read_text(encoding="utf-8", errors="replace")
+            # The hole: its target cut out of the file, as if it had not been written yet.
+            text = text[:hole.offset] + text[hole.offset + len(hole.target):]
             in_file = asyncio.run(answer(pipeline, hole, text, None))
             with_repo = asyncio.run(answer(pipeline, hole, text, index))
             context = pipeline.log.last(1)[0].context

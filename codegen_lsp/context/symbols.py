@@ -213,7 +213,7 @@ class FactsCache:
     """`file_facts` for successive versions of one document, recomputed only where the edit was.
 
     Facts are kept per top-level node, keyed by the node's text: a keystroke in a 10k-line
-    file walks the one function it changed, not two thousand nodes. (Node ids would be
+    file walks the one function it changed, not every top-level node. (Node ids would be
     cheaper keys, but an incremental parse of Python re-creates most top-level nodes.)
     """
 
