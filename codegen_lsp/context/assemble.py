@@ -24,6 +24,7 @@ from tree_sitter import Tree
 from .index import WorkspaceIndex
 from .languages import language_of_path
 from .symbols import FileFacts, Symbol, header
+from .syntax import byte_offset
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Lines around the cursor whose names count as "used near the cursor".
@@ -55,11 +56,6 @@ class Cursor:
             self.source = self.text.encode("utf-8", "surrogatepass")
         return self.source
 
-    def byte_offset(self, index: int) -> int:
-        """The UTF-8 offset of a str index (free for ASCII text, the common case)."""
-        if len(self.encoded()) == len(self.text):
-            return index
-        return len(self.text[:index].encode("utf-8", "surrogatepass"))
 
 
 def last_lines(text: str, end: int, count: int) -> list[str]:
@@ -222,7 +218,7 @@ def own_file_candidates(cursor: Cursor, own: FileFacts, window_prefix: str) -> l
         last = cursor.offset
         while last > 0 and cursor.text[last - 1].isspace():
             last -= 1
-        anchor = cursor.byte_offset(last)
+        anchor = byte_offset(cursor.text, last, source)
         line = cursor.text[cursor.text.rfind("\n", 0, cursor.offset) + 1:cursor.offset]
         indent = len(line) if not line.strip() else 1 << 30  # a dedent leaves the scopes it passes
         node = cursor.tree.root_node.descendant_for_byte_range(max(0, anchor - 1), max(0, anchor - 1))

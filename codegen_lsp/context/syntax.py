@@ -27,7 +27,10 @@ def _point_at(text: str, index: int) -> Point:
     return Point(row, len(text[line_start:index].encode("utf-8", "surrogatepass")))
 
 
-def _byte_at(text: str, index: int) -> int:
+def byte_offset(text: str, index: int, source: bytes | None = None) -> int:
+    """The UTF-8 offset of a str index; free when `source`, the text as UTF-8, shows it is ASCII."""
+    if source is not None and len(source) == len(text):
+        return index
     return len(text[:index].encode("utf-8", "surrogatepass"))
 
 
@@ -45,7 +48,7 @@ class EditSpan:
     @classmethod
     def of(cls, before: str, start: int, end: int, inserted: str) -> "EditSpan":
         """The edit that replaced before[start:end] with `inserted`."""
-        start_byte = _byte_at(before, start)
+        start_byte = byte_offset(before, start)
         start_point = _point_at(before, start)
         old_end_byte = start_byte + len(before[start:end].encode("utf-8", "surrogatepass"))
         new_end_byte = start_byte + len(inserted.encode("utf-8", "surrogatepass"))

@@ -17,7 +17,7 @@ from functools import lru_cache
 from tree_sitter import Node, Parser, Tree
 
 from .languages import parser_for
-from .syntax import EditSpan
+from .syntax import EditSpan, byte_offset
 
 MAX_CUTS = 12  # clean-prefix candidates tried, longest first
 _CHUNK_END = re.compile(r"\w+|[^\w\s]")
@@ -57,7 +57,7 @@ def errors_inside(node: Node, start: int, end: int) -> int:
 def _error_score(parser: Parser, tree: Tree, text: str, offset: int, insert: str) -> tuple[int, int]:
     """(errors in the document with `insert`, errors made of the inserted text alone)."""
     after = _with_insert(parser, tree, text, offset, insert)
-    start = len(text[:offset].encode("utf-8", "surrogatepass"))
+    start = byte_offset(text, offset)
     end = start + len(insert.encode("utf-8", "surrogatepass"))
     return errors(after.root_node), errors_inside(after.root_node, start, end)
 
@@ -108,7 +108,7 @@ def guard(language: str, tree: Tree | None, text: str, offset: int, completion: 
     after_tree = _with_insert(parser, tree, text, offset, completion)
     note = ""
     if multiline and "\n" in completion.strip():
-        start = len(text[:offset].encode("utf-8", "surrogatepass"))
+        start = byte_offset(text, offset)
         end = start + len(completion.encode("utf-8", "surrogatepass"))
         source = (text[:offset] + completion + text[offset:]).encode("utf-8", "surrogatepass")
         stop = _block_end(after_tree, source, start, end)

@@ -12,6 +12,7 @@ import re
 from tree_sitter import Node, Tree
 
 from .languages import parser_for
+from .syntax import byte_offset
 
 # Larger files are judged on text alone: parsing them on every keystroke costs more
 # than the trigger can win.
@@ -76,8 +77,7 @@ def _in_string_or_comment(text: str, offset: int, language_id: str, tree: Tree |
         if len(source) > MAX_PARSE_BYTES:
             return False
         tree = parser.parse(source)
-    ascii_only = len(source) == len(text)
-    cursor = offset if ascii_only else len(text[:offset].encode("utf-8", errors="surrogatepass"))
+    cursor = byte_offset(text, offset, source)
     # The node just left of the cursor: at the end of a line comment the cursor sits
     # on the comment's end boundary, which still belongs to the comment.
     node = tree.root_node.descendant_for_byte_range(max(cursor - 1, 0), cursor)
