@@ -82,6 +82,7 @@ class CodegenServer(LanguageServer):
         old, self.pipeline, self.load_error = self.pipeline, None, None
         if old is not None:
             old.backend.close()
+            del old  # not referenced from here while the new model loads (and is frozen, engine.py)
         token = await self._begin_progress("codegen-lsp: loading the model")
         try:
             self.pipeline = await asyncio.to_thread(build_pipeline, self.config, self.requests, self.model_override)
