@@ -34,6 +34,9 @@ from .typing_ahead import TypingAhead
 PROMPT_OVERHEAD_TOKENS = 8
 # Context candidates whose token counts are remembered (oldest forgotten first).
 TOKEN_COUNTS_KEPT = 4096
+# An opened document's first this many characters are tokenised ahead (about 25k lines of code,
+# within what the piece cache keeps); in a bigger one, places are tokenised as they are visited.
+WARM_MAX_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class CompletionRequest:
     kind: Literal["inline", "list"] = "inline"
     invoked: bool = False  # asked for explicitly, not while typing
     repo: RepoInputs | None = None
+    line: int | None = None  # the cursor's line number, where the caller has it (else counted)
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,14 @@ class CompletionPipeline:
             record.time("total", time.perf_counter() - started)
             self.log.finish(record)
         return CompletionResult(text, record)
+
+    async def warm(self, text: str) -> None:
+        """Tokenise an opened document's lines before its first keystroke, a slice per turn of the
+        event loop, so that a completion waits for one slice at most."""
+        if looks_binary(text, 0):
+            return
+        for _ in self.token_starts.warm(text[:WARM_MAX_CHARS]):
+            await asyncio.sleep(0)
 
     def forget(self, uri: str) -> None:
         """Drop what is kept for a closed document."""
@@ -177,12 +189,12 @@ class CompletionPipeline:
         max_new = self.config.max_new_tokens if multiline else self.config.single_line_max_tokens
         window_budget = self.backend.context_window - max_new - PROMPT_OVERHEAD_TOKENS
         budget = max(0, min(self.config.prompt_tokens, window_budget))
-        window = fit_window(prefix, suffix, budget, self.config.suffix_share, self.token_starts)
+        line = request.line if request.line is not None else prefix.count("\n")
+        window = fit_window(prefix, suffix, budget, self.config.suffix_share, self.token_starts, line)
         assembly = self._repo_context(request, window.prefix, budget, record)
         if assembly.tokens:  # refit the first window's text, not the whole file, to the budget left
-            first_line = prefix.count("\n", 0, len(prefix) - len(window.prefix))
             window = fit_window(window.prefix, window.suffix, budget - assembly.tokens, self.config.suffix_share,
-                                self.token_starts, first_line)
+                                self.token_starts, line)
         fim = self.backend.fim
         order = None if self.model_config.fim_order == "auto" else self.model_config.fim_order
         files = [(path, neutralise(text, fim.special_tokens)) for path, text in assembly.files]
@@ -223,7 +235,7 @@ class CompletionPipeline:
         if count is None:
             if len(self._token_counts) >= TOKEN_COUNTS_KEPT:
                 del self._token_counts[next(iter(self._token_counts))]
-            count = self._token_counts[text] = len(self.backend.token_starts(text))
+            count = self._token_counts[text] = len(self.token_starts(text))  # its lines may be known already
         return count
 
     def _file_facts(self, request: CompletionRequest, cursor: Cursor) -> FileFacts:

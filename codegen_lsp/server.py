@@ -45,6 +45,7 @@ class CodegenServer(LanguageServer):
         self.index: WorkspaceIndex | None = None
         self._indexing: asyncio.Task | None = None
         self._indexed_versions: dict[str, int] = {}  # open document -> the version the index holds
+        self._warming: set[asyncio.Task] = set()
 
     @property
     def encoding(self) -> str:
@@ -88,6 +89,8 @@ class CodegenServer(LanguageServer):
             self.pipeline = await asyncio.to_thread(build_pipeline, self.config, self.requests, self.model_override)
             self.pipeline.index = self.index
             self.log_line(f"model {self.pipeline.backend.model_id} ready ({self.pipeline.backend.fim.name} FIM)")
+            for document in self.documents.recent():
+                self.warm_tokens(document)
         except (BackendError, FimTokenError, OSError) as exc:
             self.load_error = str(exc)
             self.tell_user("error", f"codegen-lsp: {exc}")
@@ -106,7 +109,23 @@ class CodegenServer(LanguageServer):
             await asyncio.shield(self._loading)
         return self.pipeline
 
+    def warm_tokens(self, document: Document) -> None:
+        """Tokenise a just-opened document in the background: its first keystroke anywhere then
+        costs the tokenizer one line, not a whole window (benchmarks/context_eval.py)."""
+        if self.pipeline is None or self.is_private(document.uri):
+            return
+        task = asyncio.ensure_future(self.pipeline.warm(document.text))
+        self._warming.add(task)
+        task.add_done_callback(self._warmed)
+
+    def _warmed(self, task: asyncio.Task) -> None:
+        self._warming.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("tokenising a document ahead failed: %s", task.exception())
+
     def shutdown_model(self) -> None:
+        for task in self._warming:
+            task.cancel()
         if self._indexing is not None:
             self._indexing.cancel()
         if self.index is not None:

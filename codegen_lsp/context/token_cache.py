@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_right
 from collections import OrderedDict
-from typing import Callable
+from typing import Callable, Iterator
 
 TokenStarts = Callable[[str], list[int]]
 
@@ -40,7 +41,7 @@ CHECKED_FIRST_REUSES = 8
 class PieceTokenCache:
     """A drop-in `token_starts` that re-tokenises only the pieces it has not seen."""
 
-    def __init__(self, token_starts: TokenStarts, pieces_kept: int = 4096, check_every: int = 97) -> None:
+    def __init__(self, token_starts: TokenStarts, pieces_kept: int = 32768, check_every: int = 97) -> None:
         self._token_starts = token_starts
         self._kept: OrderedDict[str, list[int]] = OrderedDict()
         self._pieces_kept = pieces_kept
@@ -71,36 +72,56 @@ class PieceTokenCache:
                     return whole
         return starts
 
+    def warm(self, text: str, slice_chars: int = 8192) -> Iterator[None]:
+        """Remember the pieces of `text` before anyone asks, one slice of about `slice_chars` per step.
+
+        Run over a document when it opens, so the first keystroke at any place in it finds its
+        lines known; the caller decides how to interleave the steps with other work.
+        """
+        if not self._cuts:
+            return
+        cuts = self._cut_points(text)
+        first = 0
+        while first < len(cuts) - 1:
+            last = min(max(bisect_right(cuts, cuts[first] + slice_chars) - 1, first + 1), len(cuts) - 1)
+            self._tokenize_run(text, cuts[first:last + 1])
+            first = last
+            yield
+
+    def _cut_points(self, text: str) -> list[int]:
+        return [0, *(m.end() for m in self._cuts[0].finditer(text)), len(text)]
+
     def _from_pieces(self, text: str) -> tuple[list[int], bool]:
-        cuts = [0, *(m.end() for m in self._cuts[0].finditer(text)), len(text)]
+        cuts = self._cut_points(text)
         out: list[int] = []
         reused = False
-        missing_from = None  # start of a run of pieces not yet known, tokenised together
-        for begin, end in zip(cuts, cuts[1:]):
+        missing_from = None  # index in `cuts` where a run of pieces not yet known starts
+        for i in range(len(cuts) - 1):
+            begin, end = cuts[i], cuts[i + 1]
             if begin == end:
                 continue
             piece = text[begin:end]
             known = self._kept.get(piece)
             if known is None:
-                missing_from = begin if missing_from is None else missing_from
+                missing_from = i if missing_from is None else missing_from
                 continue
             self._kept.move_to_end(piece)  # before the run below remembers (and evicts) others
             if missing_from is not None:
-                out.extend(self._tokenize_run(text, missing_from, begin, cuts))
+                out.extend(self._tokenize_run(text, cuts[missing_from:i + 1]))
                 missing_from = None
             out.extend([s + begin for s in known])
             reused = True
         if missing_from is not None:
-            out.extend(self._tokenize_run(text, missing_from, len(text), cuts))
+            out.extend(self._tokenize_run(text, cuts[missing_from:]))
         return out, reused
 
-    def _tokenize_run(self, text: str, begin: int, end: int, cuts: list[int]) -> list[int]:
-        """Token starts of text[begin:end] in one tokenizer call, remembered per piece."""
+    def _tokenize_run(self, text: str, cuts: list[int]) -> list[int]:
+        """Token starts of text[cuts[0]:cuts[-1]] in one tokenizer call, remembered per piece."""
+        begin, end = cuts[0], cuts[-1]
         starts = [s + begin for s in self._token_starts(text[begin:end])]
         self.tokenized_chars += end - begin
-        inner = [c for c in cuts if begin <= c <= end]
         i = 0
-        for piece_begin, piece_end in zip(inner, inner[1:]):
+        for piece_begin, piece_end in zip(cuts, cuts[1:]):
             if piece_begin == piece_end:
                 continue
             piece: list[int] = []

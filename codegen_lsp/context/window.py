@@ -33,21 +33,24 @@ class Window:
 
 
 def fit_window(prefix: str, suffix: str, budget: int, suffix_share: float, token_starts: TokenStarts,
-               first_line: int = 0) -> Window:
+               cursor_line: int | None = None) -> Window:
     """The largest prefix tail and suffix head that together fit in `budget` tokens.
 
-    `first_line` is the file's line number of the prefix's first line, for a prefix that is
-    itself a window (refitting a window to a smaller budget): the grid stays the file's.
+    `cursor_line` is the file's line number of the prefix's last line, where the caller knows
+    it: the grid is the file's, also for a prefix that is itself a window, and the lines of a
+    big file's prefix need not be counted.
     """
+    if cursor_line is None:
+        cursor_line = prefix.count("\n")
     suffix_part, suffix_tokens = _head_within(suffix, int(budget * suffix_share), token_starts)
-    prefix_part, prefix_tokens = _tail_within(prefix, budget - suffix_tokens, token_starts, first_line)
+    prefix_part, prefix_tokens = _tail_within(prefix, budget - suffix_tokens, token_starts, cursor_line)
     # A short prefix leaves room that the suffix may take after all.
     if prefix_part == prefix and suffix_part != suffix:
         suffix_part, suffix_tokens = _head_within(suffix, budget - prefix_tokens, token_starts)
     return Window(prefix_part, suffix_part, prefix_tokens, suffix_tokens)
 
 
-def _tail_within(text: str, budget: int, token_starts: TokenStarts, first_line: int = 0) -> tuple[str, int]:
+def _tail_within(text: str, budget: int, token_starts: TokenStarts, last_line: int) -> tuple[str, int]:
     if budget <= 0:
         return "", 0
     for chars_per_token in (FIRST_READ_CHARS_PER_TOKEN, MAX_CHARS_PER_TOKEN):
@@ -59,7 +62,7 @@ def _tail_within(text: str, budget: int, token_starts: TokenStarts, first_line: 
         if cut == 0 or chars_per_token == MAX_CHARS_PER_TOKEN:
             return tail, len(starts)
     earliest = starts[len(starts) - budget]
-    pos = _grid_line_start(tail, earliest, first_line + text.count("\n", 0, cut))
+    pos = _grid_line_start(tail, earliest, last_line - tail.count("\n"))
     # A cut at a line start can split a token that joined the newline with the next
     # line's indentation; count again and step a line further while it overflows.
     while (tokens := len(token_starts(tail[pos:]))) > budget:

@@ -15,7 +15,7 @@ from ..server import CodegenServer
 
 def did_open(ls: CodegenServer, params: types.DidOpenTextDocumentParams) -> None:
     doc = params.text_document
-    ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
+    ls.warm_tokens(ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text))
 
 
 def did_change(ls: CodegenServer, params: types.DidChangeTextDocumentParams) -> None:

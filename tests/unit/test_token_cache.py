@@ -61,3 +61,18 @@ def test_pieces_stay_right_when_the_kept_pieces_overflow(token_starts):
     for cut in range(0, len(text), 97):
         window = text[cut:cut + 700]
         assert cache(window) == token_starts(window)
+
+
+def test_a_warmed_document_costs_nothing_at_its_first_keystroke_anywhere(token_starts):
+    cache = PieceTokenCache(token_starts)
+    text = "".join(f"class C{i}:\n    def m(self, a):\n        return a * {i}\n\n\n" for i in range(200))
+    steps = sum(1 for _ in cache.warm(text, slice_chars=1024))
+    assert steps >= len(text) // 1024  # in slices, so the server can interleave other work
+    assert cache.tokenized_chars == len(text)
+    rng = random.Random(1)
+    for _ in range(20):
+        at = rng.randrange(len(text))
+        window = text[max(0, at - 900):at]
+        before = cache.tokenized_chars
+        assert cache(window) == token_starts(window)
+        assert cache.tokenized_chars - before <= 40  # at most the partial line at the window's edge
