@@ -1,4 +1,4 @@
-"""The `codegen-lsp` command: serve, complete, demo, pretrain."""
+"""The `codegen-lsp` command: serve, complete, demo, pretrain, train, adapters."""
 
 from __future__ import annotations
 
@@ -50,6 +50,36 @@ def _parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--limit-files", type=int, help="use only the first N candidate files (quick runs)")
     pretrain.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation at the end")
     pretrain.set_defaults(run=_pretrain)
+
+    train = commands.add_parser("train", help="fine-tune a LoRA adapter on your repositories, kept only if it beats the base")
+    train.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="repository folders")
+    train.add_argument("--base", type=Path, help="base model folder (default: --model, else the embedded model)")
+    train.add_argument("--out", type=Path, help="adapter folder (default: FIRST_PATH/.codegen/adapter)")
+    train.add_argument("--rank", type=int, default=16)
+    train.add_argument("--alpha", type=int, default=32)
+    train.add_argument("--dropout", type=float, default=0.05)
+    train.add_argument("--target-modules", nargs="+", default=["all-linear"],
+                       help="layer names to adapt (default: all-linear, every attention and MLP projection)")
+    train.add_argument("--seq-len", type=int, default=1024)
+    train.add_argument("--batch", type=int, default=8, help="rows per micro-batch")
+    train.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step")
+    train.add_argument("--epochs", type=float, default=3.0)
+    train.add_argument("--steps", type=int, default=0, help="optimizer steps (overrides --epochs)")
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
+    train.add_argument("--heldout", type=float, default=0.1, help="share of files held out for evaluation")
+    train.add_argument("--eval-tasks", type=int, default=200, help="held-out tasks per kind")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--dry-run", action="store_true", help="print files, tokens and an estimated time; train nothing")
+    train.add_argument("--resume", action="store_true", help="continue a stopped run from its checkpoint")
+    train.add_argument("--merge", action="store_true", help="also write the base with the adapter merged in (OUT/merged)")
+    train.add_argument("--no-register", action="store_true",
+                       help="do not point the repositories' .codegen/adapter.json at the new adapter")
+    train.set_defaults(run=_train)
+
+    adapters = commands.add_parser("adapters", help="list the adapters registered for workspace folders")
+    adapters.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="workspace folders (default: .)")
+    adapters.set_defaults(run=_adapters)
     return parser
 
 
@@ -144,3 +174,43 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(Path(args.file) if args.file else None, args.model)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from training.finetune import TrainError, TrainOptions, run
+    from training.lora import LoraRecipe
+
+    from .engine import resolve_model_path
+
+    recipe = LoraRecipe(rank=args.rank, alpha=args.alpha, dropout=args.dropout, target_modules=tuple(args.target_modules),
+                        seq_len=args.seq_len, batch=args.batch, grad_accum=args.grad_accum, epochs=args.epochs,
+                        max_steps=args.steps, lr=args.lr, precision=args.precision, seed=args.seed)
+    missing = [str(p) for p in args.paths if not p.is_dir()]
+    if missing:
+        print(f"codegen-lsp train: not a folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    options = TrainOptions(paths=tuple(p.resolve() for p in args.paths),
+                           base=Path(resolve_model_path(None, args.base or args.model)),
+                           out=(args.out or args.paths[0] / ".codegen" / "adapter").resolve(), recipe=recipe,
+                           heldout_fraction=args.heldout, eval_tasks=args.eval_tasks, dry_run=args.dry_run,
+                           resume=args.resume, merge=args.merge, register=not args.no_register)
+    try:
+        report = run(options)
+    except TrainError as exc:
+        print(f"codegen-lsp train: {exc}", file=sys.stderr)
+        return 2
+    if report.get("dry_run"):
+        return 0
+    if not report["kept"]:
+        print(f"codegen-lsp train: {report['why']} (report: {options.out / 'report.md'})", file=sys.stderr)
+        return 1
+    print(f"adapter written to {options.out}")
+    return 0
+
+
+def _adapters(args: argparse.Namespace) -> int:
+    from .adapters import describe, registered_adapter
+
+    for folder in args.paths or [Path(".")]:
+        print(f"{folder.resolve()}: {describe(registered_adapter(folder.resolve()))}")
+    return 0

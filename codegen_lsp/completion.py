@@ -61,6 +61,7 @@ class CompletionRequest:
     invoked: bool = False  # asked for explicitly, not while typing
     repo: RepoInputs | None = None
     line: int | None = None  # the cursor's line number, where the caller has it (else counted)
+    adapter: str = ""  # the workspace's prepared LoRA adapter folder; "" for the backend's own
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ class CompletionPipeline:
         record.time("context", time.perf_counter() - t0)
 
         # cache, then backend
-        key = CacheKey(self.backend.model_id, self.backend.adapter_hash, self.backend.fim.name,
+        key = CacheKey(self.backend.model_id, self.backend.adapter_identity(request.adapter), self.backend.fim.name,
                        generation_request.prompt, generation_request.cache_fields())
         raw = self.cache.get(key) if self.cache is not None else None
         if raw is not None:
@@ -211,7 +212,8 @@ class CompletionPipeline:
         record.prompt, record.heal = prompt, heal
         return GenerationRequest(
             prompt=prompt, max_new_tokens=max_new, stop=tuple(self.config.stop), single_line=not multiline,
-            temperature=self.config.temperature, top_p=self.config.top_p, session=request.uri, heal=heal)
+            temperature=self.config.temperature, top_p=self.config.top_p, session=request.uri, heal=heal,
+            adapter=request.adapter)
 
     def _repo_context(self, request: CompletionRequest, window_prefix: str, budget: int,
                       record: RequestRecord) -> Assembly:

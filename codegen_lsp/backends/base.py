@@ -48,6 +48,9 @@ class GenerationRequest:
     # token (half a word, trailing spaces). The completion must start with it again, the
     # way the model saw such text in training; it is not part of the returned text.
     heal: str = ""
+    # A LoRA adapter folder the backend has prepared (`prepare_adapter`), for this request's
+    # workspace; "" for the backend's own (the codegen.model.adapter setting, else none).
+    adapter: str = ""
 
     def cache_fields(self) -> tuple[tuple[str, object], ...]:
         """Everything besides the prompt that changes the answer."""
@@ -78,6 +81,10 @@ class Backend(Protocol):
 
     def token_starts(self, text: str) -> list[int]:
         """Where each token of `text` starts (character offsets), for prompt budgeting."""
+        ...
+
+    def adapter_identity(self, folder: str) -> str:
+        """The hash of the adapter a request names ("" for the backend's own), for cache keys."""
         ...
 
     async def generate(self, request: GenerationRequest, stop: StopFlag) -> Generation:

@@ -8,9 +8,11 @@ of the document's previous prompt, so typing re-encodes only what changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
+import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -155,7 +157,9 @@ class LocalBackend:
         self.model_id = f"{folder.name}:{folder_fingerprint(folder, '*.safetensors', content=False)}"
         self.adapter_hash = ""
         if adapter:
-            model, self.adapter_hash = _with_adapter(model, Path(adapter).expanduser())
+            model, self.adapter_hash = _with_adapter(model, Path(adapter).expanduser(), "default")
+        self._adapters: dict[str, str] = {}  # folder -> hash (also its adapter name) of workspace adapters
+        self._switch_lock = threading.Lock()  # one adapter active at a time
         self.model = model.to(self.device).eval()
         window = getattr(model.config, "max_position_embeddings", None) or 2048
         self.context_window = min(context_window or window, window)
@@ -189,6 +193,34 @@ class LocalBackend:
         encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         return [start for start, _ in encoded["offset_mapping"]]
 
+    def adapter_identity(self, folder: str) -> str:
+        """The hash of a prepared adapter ("" for the backend's own): part of the cache key."""
+        return self._adapters.get(folder, "") if folder else self.adapter_hash
+
+    async def prepare_adapter(self, folder: str) -> str:
+        """Load a workspace's adapter beside the others (the base model stays loaded once);
+        returns its hash. BackendError when it is missing or does not fit this model."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._load_adapter, Path(folder))
+
+    def _load_adapter(self, folder: Path) -> str:
+        identity = folder_fingerprint(folder, "*.safetensors", content=True)
+        if self._adapters.get(str(folder)) != identity:  # new, or retrained in place
+            with self._switch_lock:
+                self.model = _with_adapter(self.model, folder, identity)[0].eval()
+            self._adapters[str(folder)] = identity
+        return identity
+
+    def _adapter_in_use(self, folder: str):
+        """Make the request's adapter the active one; a context that keeps it so while generating."""
+        if not self._adapters and not self.adapter_hash:
+            return contextlib.nullcontext()  # the plain base model, no peft in the way
+        name = self._adapters.get(folder) if folder else ("default" if self.adapter_hash else None)
+        if name is None:
+            return self.model.disable_adapter()  # a workspace without an adapter: the base model
+        self.model.set_adapter(name)
+        return contextlib.nullcontext()
+
     async def generate(self, request: GenerationRequest, stop: StopFlag) -> Generation:
         submitted = time.perf_counter()
         loop = asyncio.get_running_loop()
@@ -206,7 +238,15 @@ class LocalBackend:
         gen = Generation(text="", finish="cancelled", prompt_tokens=len(ids), queue_seconds=started - submitted)
         if stop.is_set():
             return gen
-        cache, reused = self._sessions.take(request.session, ids)
+        with self._switch_lock if self._adapters else contextlib.nullcontext():
+            with self._adapter_in_use(request.adapter):
+                return self._decode(request, stop, ids, gen, started)
+
+    def _decode(self, request: GenerationRequest, stop: StopFlag, ids: list[int], gen: Generation,
+                started: float) -> Generation:
+        # The KV cache of one adapter is not valid for another.
+        session = f"{request.session}\x00{self.adapter_identity(request.adapter)}" if request.session else None
+        cache, reused = self._sessions.take(session, ids)
         cache = cache if cache is not None else DynamicCache()
         gen.reused_tokens = reused
         decoder = _Decoder(self, request)
@@ -228,7 +268,7 @@ class LocalBackend:
                 gen.finish = finish
                 break
             feed = [token]
-        self._sessions.put(request.session, fed, cache)
+        self._sessions.put(session, fed, cache)
         gen.text = decoder.completion
         gen.generate_seconds = time.perf_counter() - started
         return gen
@@ -282,13 +322,50 @@ class _Decoder:
         return None
 
 
-def _with_adapter(model, folder: Path):
+def _with_adapter(model, folder: Path, name: str):
+    """`model` with the adapter at `folder` loaded as `name` (and a PeftModel, if it was not one)."""
     from peft import PeftModel  # imported here: peft is slow to import and often unused
 
     if not (folder / "adapter_config.json").is_file():
         raise BackendError(f"no peft adapter at {folder}: expected adapter_config.json")
+    # peft injects its layers before it loads their weights: a mismatch found by loading
+    # would leave the served model altered, so it is looked for first.
+    mismatch = _adapter_mismatch(model.get_base_model() if isinstance(model, PeftModel) else model, folder)
+    if mismatch:
+        raise BackendError(f"the adapter at {folder} does not fit this model: {mismatch}")
     try:
-        model = PeftModel.from_pretrained(model, folder, is_trainable=False)
+        if isinstance(model, PeftModel):
+            if name not in model.peft_config:
+                model.load_adapter(folder, adapter_name=name, is_trainable=False)
+        else:
+            model = PeftModel.from_pretrained(model, folder, adapter_name=name, is_trainable=False)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise BackendError(f"cannot apply the adapter at {folder}: {exc}") from exc
     return model, folder_fingerprint(folder, "*.safetensors", content=True)
+
+
+def _adapter_mismatch(model, folder: Path) -> str:
+    """Why the LoRA weights in `folder` cannot sit on `model`'s layers ("" when they can)."""
+    from safetensors import safe_open
+
+    weights = folder / "adapter_model.safetensors"
+    if not weights.is_file():
+        return "adapter_model.safetensors is missing (only safetensors adapters are loaded)"
+    try:
+        with safe_open(weights, framework="pt") as tensors:
+            shapes = {key: tensors.get_slice(key).get_shape() for key in tensors.keys()}
+    except (OSError, SafetensorError) as exc:
+        return f"unreadable weights: {exc}"
+    for key, shape in shapes.items():
+        for part, axis, feature in ((".lora_A.", 1, "in_features"), (".lora_B.", 0, "out_features")):
+            if part not in key:
+                continue
+            layer = key.split(part)[0].removeprefix("base_model.model.")
+            try:
+                module = model.get_submodule(layer)
+            except AttributeError:
+                return f"it adapts {layer}, which this model does not have"
+            size = getattr(module, feature, None)
+            if size is not None and size != shape[axis]:
+                return f"{layer} has {feature}={size} here, {shape[axis]} in the adapter"
+    return ""

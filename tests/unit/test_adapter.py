@@ -53,3 +53,41 @@ def test_a_trained_adapter_changes_the_output_and_its_hash(fitted_model, tmp_pat
 def test_a_missing_adapter_is_a_clear_error(fitted_model, tmp_path):
     with pytest.raises(BackendError, match="no peft adapter"):
         LocalBackend(fitted_model, device="cpu", adapter=str(tmp_path / "nowhere"))
+
+
+def generate_with(backend: LocalBackend, prompt: str, adapter: str, session: str | None = None) -> str:
+    request = GenerationRequest(prompt=prompt, max_new_tokens=12, adapter=adapter, session=session)
+    return asyncio.run(backend.generate(request, StopFlag())).text
+
+
+def test_workspace_adapters_switch_per_request_on_one_base_model(fitted_model, tmp_path):
+    save_adapter(fitted_model, tmp_path / "a", scale=0.5)
+    save_adapter(fitted_model, tmp_path / "b", scale=-0.5)
+    reference_a = LocalBackend(fitted_model, device="cpu", adapter=str(tmp_path / "a"))
+    reference_b = LocalBackend(fitted_model, device="cpu", adapter=str(tmp_path / "b"))
+    backend = LocalBackend(fitted_model, device="cpu")
+    prompt = backend.fim.prompt("def add(a, b):\n", "\n\n\nclass Point:\n")
+    base_text = generate(backend, prompt)
+    hash_a = asyncio.run(backend.prepare_adapter(str(tmp_path / "a")))
+    hash_b = asyncio.run(backend.prepare_adapter(str(tmp_path / "b")))
+    assert hash_a == reference_a.adapter_hash and hash_b == reference_b.adapter_hash
+    assert backend.adapter_identity(str(tmp_path / "a")) == hash_a and backend.adapter_identity("") == ""
+    # The same document (one KV session) asked under each adapter in turn: each answer is that
+    # adapter's own, never one computed from another adapter's cached keys and values.
+    for _ in range(2):
+        assert generate_with(backend, prompt, str(tmp_path / "a"), "doc") == generate(reference_a, prompt)
+        assert generate_with(backend, prompt, str(tmp_path / "b"), "doc") == generate(reference_b, prompt)
+        assert generate_with(backend, prompt, "", "doc") == base_text
+    assert generate(reference_a, prompt) != base_text
+
+
+def test_an_adapter_for_another_model_is_refused_and_the_base_keeps_serving(fitted_model, random_model, tmp_path):
+    save_adapter(random_model, tmp_path / "other", scale=0.5)  # 64 wide, the fitted model 128
+    backend = LocalBackend(fitted_model, device="cpu")
+    prompt = backend.fim.prompt("def add(a, b):\n", "\n")
+    before = generate(backend, prompt)
+    with pytest.raises(BackendError):
+        asyncio.run(backend.prepare_adapter(str(tmp_path / "other")))
+    with pytest.raises(BackendError, match="no peft adapter"):
+        asyncio.run(backend.prepare_adapter(str(tmp_path / "nowhere")))
+    assert generate(backend, prompt) == before

@@ -286,6 +286,9 @@ class FailingBackend:
     def token_starts(self, text):
         return list(range(len(text)))
 
+    def adapter_identity(self, folder):
+        return ""
+
     async def generate(self, request, stop):
         self.calls += 1
         raise self.error
