@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation at the end")
     pretrain.set_defaults(run=_pretrain)
 
-    train = commands.add_parser("train", help="fine-tune a LoRA adapter on your repositories, kept only if it beats the base")
+    train = commands.add_parser("train", parents=[common], help="fine-tune a LoRA adapter on your repositories, kept only if it beats the base")
     train.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="repository folders")
     train.add_argument("--base", type=Path, help="base model folder (default: --model, else the embedded model)")
     train.add_argument("--out", type=Path, help="adapter folder (default: FIRST_PATH/.codegen/adapter)")

@@ -156,7 +156,8 @@ class CompletionPipeline:
         record.time("context", time.perf_counter() - t0)
 
         # cache, then backend
-        key = CacheKey(self.backend.model_id, self.backend.adapter_identity(request.adapter), self.backend.fim.name,
+        record.adapter = self.backend.adapter_identity(request.adapter)
+        key = CacheKey(self.backend.model_id, record.adapter, self.backend.fim.name,
                        generation_request.prompt, generation_request.cache_fields())
         raw = self.cache.get(key) if self.cache is not None else None
         if raw is not None:

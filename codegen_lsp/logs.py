@@ -35,6 +35,7 @@ class RequestRecord:
     completion: str = ""
     error: str = ""
     syntax: str = ""  # what the syntax check changed in the completion, and why
+    adapter: str = ""  # the hash of the LoRA adapter that answered ("" for none)
     # Repository context candidates: path, kind, why, score, tokens, included or why dropped.
     context: list[dict] = field(default_factory=list)
 

@@ -13,6 +13,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from . import __version__
+from .adapters import folder_of, registered_adapter
 from .backends.base import BackendError
 from .completion import CompletionPipeline, RepoInputs
 from .config import Config, default_cache_dir
@@ -46,6 +47,8 @@ class CodegenServer(LanguageServer):
         self._indexing: asyncio.Task | None = None
         self._indexed_versions: dict[str, int] = {}  # open document -> the version the index holds
         self._warming: set[asyncio.Task] = set()
+        self.folders: list[Path] = []  # workspace folders: each may have its own adapter
+        self.adapters: dict[Path, str] = {}  # folder -> its prepared adapter folder
 
     @property
     def encoding(self) -> str:
@@ -91,6 +94,7 @@ class CodegenServer(LanguageServer):
             self.log_line(f"model {self.pipeline.backend.model_id} ready ({self.pipeline.backend.fim.name} FIM)")
             for document in self.documents.recent():
                 self.warm_tokens(document)
+            await self.prepare_adapters()
         except (BackendError, FimTokenError, OSError) as exc:
             self.load_error = str(exc)
             self.tell_user("error", f"codegen-lsp: {exc}")
@@ -134,6 +138,37 @@ class CodegenServer(LanguageServer):
             self.pipeline.backend.close()
             if self.pipeline.cache is not None:
                 self.pipeline.cache.close()
+
+    # -- workspace adapters ----------------------------------------------------------
+
+    async def prepare_adapters(self) -> None:
+        """Load each folder's registered adapter beside the base model; one warning for each that
+        cannot serve, whose folder then gets the base model."""
+        backend = self.pipeline.backend if self.pipeline is not None else None
+        if backend is None or not hasattr(backend, "prepare_adapter"):
+            return
+        for folder in self.folders:
+            choice = registered_adapter(folder)
+            problem = choice.problem
+            if choice.path is not None and not problem:
+                try:
+                    identity = await backend.prepare_adapter(str(choice.path))
+                except BackendError as exc:
+                    problem = str(exc)
+                else:
+                    if self.adapters.get(folder) != str(choice.path):
+                        self.log_line(f"adapter {choice.path} ({identity}) serves {folder}")
+                    self.adapters[folder] = str(choice.path)
+                    continue
+            self.adapters.pop(folder, None)
+            if problem:
+                self.tell_user("warning", f"codegen-lsp: the adapter for {folder.name} is not used, completions "
+                                          f"there come from the base model: {problem}")
+
+    def adapter_for(self, uri: str) -> str:
+        path = to_fs_path(uri)
+        folder = folder_of(Path(path).resolve(), list(self.adapters)) if path else None
+        return self.adapters.get(folder, "") if folder is not None else ""
 
     # -- the workspace -------------------------------------------------------------
 

@@ -17,9 +17,10 @@ The adapter is kept only when its held-out loss is below the base model's.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,14 +70,14 @@ def run(options: TrainOptions, progress: Progress | None = None) -> dict:
     if not collection.train() or not collection.heldout():
         raise TrainError("too few usable files: training needs at least one training and one held-out file "
                          "(see the counts above)")
+    # Each pass over the files cuts new holes, so the data holds as many passes as training makes.
+    passes = max(1, math.ceil(options.recipe.epochs))
     data = build_dataset(base.fim, base.tokenizer, [(f.repo, f.path, f.language, f.text) for f in collection.train()],
-                         options.recipe.seq_len, options.mix, options.recipe.seed)
-    if len(data.rows) == 0:
-        raise TrainError(f"the training files make less than one row of {options.recipe.seq_len} tokens: "
-                         "lower --seq-len or add files")
-    steps = options.recipe.steps_for(len(data.rows))
-    print(f"data: {data.stats['samples']} samples, {data.stats['tokens']:,} tokens in {len(data.rows)} rows "
-          f"of {options.recipe.seq_len}; {steps} steps", flush=True)
+                         options.recipe.seq_len, options.mix, options.recipe.seed, epochs=passes)
+    steps = options.recipe.steps_for(math.ceil(len(data.rows) / passes))
+    print(f"data: {data.stats.samples} samples ({data.stats.node_holes} holes on syntax nodes), "
+          f"{data.stats.tokens:,} tokens in {len(data.rows)} rows of {options.recipe.seq_len} over {passes} "
+          f"pass(es); {steps} steps", flush=True)
     work = options.out / "work"
     work.mkdir(parents=True, exist_ok=True)
     model = lora_model(AutoModelForCausalLM.from_pretrained(options.base, dtype=torch.float32,
@@ -86,7 +87,7 @@ def run(options: TrainOptions, progress: Progress | None = None) -> dict:
         report = dry_run_report(model, data.rows, options, collection, steps)
         base.close()
         return report
-    result = train_adapter(model, data.rows, options.recipe, work, options.resume, progress)
+    result = train_adapter(model, data.rows, options.recipe, work, steps, options.resume, progress)
     if result.stopped:
         base.close()
         raise TrainError(f"stopped at step {result.steps}; `codegen-lsp train ... --resume` continues from here")
@@ -99,7 +100,7 @@ def run(options: TrainOptions, progress: Progress | None = None) -> dict:
     evaluation["adapter"] = evaluate_backend(tuned, heldout, options)
     tuned.close()
     kept = evaluation["adapter"]["loss"] < evaluation["base"]["loss"]
-    report = build_report(options, collection, data.stats, result, evaluation, kept)
+    report = build_report(options, collection, asdict(data.stats), result, evaluation, kept)
     write_output(options, candidate, report, result if options.merge and kept else None)
     return report
 
@@ -158,6 +159,8 @@ def build_report(options: TrainOptions, collection: Collection, stats: dict, res
                        "sha256": folder_fingerprint(Path(base_model), "*.safetensors", content=True)},
         "repositories": [str(p) for p in options.paths],
         "collection": collection.counts(),
+        "files": {"train": [f"{f.repo}/{f.path}" for f in collection.train()],
+                  "heldout": [f"{f.repo}/{f.path}" for f in collection.heldout()]},
         "data": stats,
         "recipe": recipe_json(options.recipe),
         "training": {"steps": result.steps, "tokens": result.tokens, "seconds": round(result.seconds, 1),

@@ -134,9 +134,10 @@ class TrainResult:
         return self.tokens / max(self.seconds, 1e-9)
 
 
-def train_adapter(model, rows: np.ndarray, recipe: LoraRecipe, work: Path, resume: bool = False,
-                  progress: Progress | None = None, show_bar: bool = True) -> TrainResult:
-    """Train the LoRA layers of `model` (a peft model) on `rows` ([n, seq_len] token ids)."""
+def train_adapter(model, rows: np.ndarray, recipe: LoraRecipe, work: Path, steps: int | None = None,
+                  resume: bool = False, progress: Progress | None = None, show_bar: bool = True) -> TrainResult:
+    """Train the LoRA layers of `model` (a peft model) on `rows` ([n, seq_len] token ids) for
+    `steps` optimizer steps (default: the recipe's epochs over the rows)."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -146,7 +147,7 @@ def train_adapter(model, rows: np.ndarray, recipe: LoraRecipe, work: Path, resum
     data = torch.utils.data.TensorDataset(torch.from_numpy(rows.astype(np.int64)))
     loader = torch.utils.data.DataLoader(data, batch_size=recipe.batch, shuffle=True,
                                          generator=torch.Generator().manual_seed(recipe.seed))
-    total = recipe.steps_for(len(rows), accelerator.num_processes)
+    total = steps or recipe.steps_for(len(rows), accelerator.num_processes)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=recipe.lr, weight_decay=recipe.weight_decay, betas=(0.9, 0.99))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: learning_rate_factor(recipe, s, total))

@@ -16,6 +16,7 @@ def last_requests(ls: CodegenServer, *args) -> dict:
         "model": pipeline.backend.model_id if pipeline else None,
         "fimFormat": pipeline.backend.fim.name if pipeline else None,
         "loadError": ls.load_error,
+        "adapters": {str(folder): adapter for folder, adapter in ls.adapters.items()},
         "backendCalls": ls.requests.backend_calls,
         "requests": [r.as_dict(with_prompt) for r in ls.requests.last(count)],
     }

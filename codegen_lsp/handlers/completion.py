@@ -29,7 +29,8 @@ async def _complete(ls: CodegenServer, uri: str, position: types.Position, kind:
         return "", document, offset
     request = CompletionRequest(uri=uri, version=document.version, text=document.text, offset=offset,
                                 language_id=document.language_id, kind=kind, invoked=invoked,
-                                repo=ls.repo_inputs(document), line=document.position_at(offset, ls.encoding)[0])
+                                repo=ls.repo_inputs(document), line=document.position_at(offset, ls.encoding)[0],
+                                adapter=ls.adapter_for(uri))
     result = await pipeline.complete(request, StopFlag())
     return result.text, document, offset
 

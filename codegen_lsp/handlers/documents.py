@@ -9,6 +9,7 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
+from ..adapters import REGISTRY
 from ..lsp_convert import plain_changes
 from ..server import CodegenServer
 
@@ -43,9 +44,11 @@ def did_save(ls: CodegenServer, params: types.DidSaveTextDocumentParams) -> None
     _reindex(ls, params.text_document.uri)
 
 
-def did_change_watched_files(ls: CodegenServer, params: types.DidChangeWatchedFilesParams) -> None:
+async def did_change_watched_files(ls: CodegenServer, params: types.DidChangeWatchedFilesParams) -> None:
     for change in params.changes:
         _reindex(ls, change.uri)  # a deleted file leaves the index: update_file sees it gone
+    if any(change.uri.endswith("/" + REGISTRY.as_posix()) for change in params.changes):
+        await ls.prepare_adapters()  # a folder's adapter was registered, retrained or removed
 
 
 def register(ls: CodegenServer) -> None:

@@ -21,9 +21,16 @@ def workspace_root(params: types.InitializeParams) -> Path | None:
     return Path(path) if path else None
 
 
+def workspace_folders(params: types.InitializeParams) -> list[Path]:
+    uris = [f.uri for f in params.workspace_folders or []] or ([params.root_uri] if params.root_uri else [])
+    paths = [to_fs_path(uri) for uri in uris] or ([params.root_path] if params.root_path else [])
+    return [Path(p).resolve() for p in paths if p]
+
+
 def initialize(ls: CodegenServer, params: types.InitializeParams) -> None:
     config, warnings = parse_config(params.initialization_options)
     ls.apply_config(config, warnings)
+    ls.folders = workspace_folders(params)
     ls.open_workspace(workspace_root(params))
 
 
