@@ -75,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--merge", action="store_true", help="also write the base with the adapter merged in (OUT/merged)")
     train.add_argument("--no-register", action="store_true",
                        help="do not point the repositories' .codegen/adapter.json at the new adapter")
+    train.add_argument("--progress-json", action="store_true",
+                       help='print one JSON line per optimizer step ({"step": N, "total": M}) for a parent process')
     train.set_defaults(run=_train)
 
     adapters = commands.add_parser("adapters", help="list the adapters registered for workspace folders")
@@ -195,7 +197,7 @@ def _train(args: argparse.Namespace) -> int:
                            heldout_fraction=args.heldout, eval_tasks=args.eval_tasks, dry_run=args.dry_run,
                            resume=args.resume, merge=args.merge, register=not args.no_register)
     try:
-        report = run(options)
+        report = run(options, progress=_print_progress if args.progress_json else None)
     except TrainError as exc:
         print(f"codegen-lsp train: {exc}", file=sys.stderr)
         return 2
@@ -206,6 +208,13 @@ def _train(args: argparse.Namespace) -> int:
         return 1
     print(f"adapter written to {options.out}")
     return 0
+
+
+def _print_progress(step: int, total: int) -> bool:
+    import json
+
+    print(json.dumps({"step": step, "total": total}), flush=True)
+    return False  # a parent stops training with SIGINT, which saves a checkpoint
 
 
 def _adapters(args: argparse.Namespace) -> int:

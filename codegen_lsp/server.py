@@ -49,6 +49,7 @@ class CodegenServer(LanguageServer):
         self._warming: set[asyncio.Task] = set()
         self.folders: list[Path] = []  # workspace folders: each may have its own adapter
         self.adapters: dict[Path, str] = {}  # folder -> its prepared adapter folder
+        self.training: asyncio.Task | None = None  # codegen.train's run, one at a time
 
     @property
     def encoding(self) -> str:
@@ -87,7 +88,7 @@ class CodegenServer(LanguageServer):
         if old is not None:
             old.backend.close()
             del old  # not referenced from here while the new model loads (and is frozen, engine.py)
-        token = await self._begin_progress("codegen-lsp: loading the model")
+        token = await self.begin_progress("codegen-lsp: loading the model")
         try:
             self.pipeline = await asyncio.to_thread(build_pipeline, self.config, self.requests, self.model_override)
             self.pipeline.index = self.index
@@ -103,7 +104,7 @@ class CodegenServer(LanguageServer):
             self.load_error = f"{type(exc).__name__}: {exc}"
             self.tell_user("error", f"codegen-lsp: loading the model failed: {self.load_error}")
         finally:
-            self._end_progress(token)
+            self.end_progress(token)
 
     async def completion_pipeline(self) -> CompletionPipeline | None:
         """The pipeline, once the model is loaded; None when loading failed."""
@@ -128,8 +129,9 @@ class CodegenServer(LanguageServer):
             log.warning("tokenising a document ahead failed: %s", task.exception())
 
     def shutdown_model(self) -> None:
-        for task in self._warming:
-            task.cancel()
+        for task in [*self._warming, self.training]:
+            if task is not None:
+                task.cancel()
         if self._indexing is not None:
             self._indexing.cancel()
         if self.index is not None:
@@ -193,21 +195,21 @@ class CodegenServer(LanguageServer):
         index = self.index
         if self.pipeline is not None:
             self.pipeline.index = index  # what is indexed so far already serves
-        token = await self._begin_progress("codegen-lsp: indexing the workspace", cancellable=True)
+        token = await self.begin_progress("codegen-lsp: indexing the workspace", cancellable=True)
         loop = asyncio.get_running_loop()
 
         def progress(done: int, total: int) -> None:
             if token is not None and (done == total or done % 25 == 0):
-                loop.call_soon_threadsafe(self._report_progress, token, done, total)
+                loop.call_soon_threadsafe(self.report_progress, token, f"{done}/{total} files", done / max(1, total))
 
         try:
-            report = await asyncio.to_thread(index.build, progress, lambda: self._progress_cancelled(token))
+            report = await asyncio.to_thread(index.build, progress, lambda: self.progress_cancelled(token))
         except Exception as exc:  # a failed index costs context, never the server
             log.exception("indexing the workspace failed")
             self.tell_user("warning", f"codegen-lsp: indexing the workspace failed: {exc}")
             return
         finally:
-            self._end_progress(token)
+            self.end_progress(token)
         self.log_line(f"indexed {report.files} files of {files.root} ({report.parsed} parsed, "
                       f"{report.from_store} from the index store, {report.skipped} skipped)"
                       + (": cancelled, the index is partial" if report.cancelled else ""))
@@ -273,7 +275,7 @@ class CodegenServer(LanguageServer):
         level = "error" if record.outcome == "error" else "debug" if record.outcome in ("skipped", "superseded") else "info"
         self.log_line(record.summary(), level)
 
-    async def _begin_progress(self, title: str, cancellable: bool = False) -> str | None:
+    async def begin_progress(self, title: str, cancellable: bool = False) -> str | None:
         capabilities = self.client_capabilities.window
         if capabilities is None or not capabilities.work_done_progress:
             return None
@@ -286,23 +288,24 @@ class CodegenServer(LanguageServer):
             title=title, cancellable=cancellable, percentage=0 if cancellable else None))
         return token
 
-    def _report_progress(self, token: str, done: int, total: int) -> None:
-        self.work_done_progress.report(token, types.WorkDoneProgressReport(
-            message=f"{done}/{total} files", percentage=int(100 * done / max(1, total))))
+    def report_progress(self, token: str | None, message: str, fraction: float | None = None) -> None:
+        if token is not None:
+            self.work_done_progress.report(token, types.WorkDoneProgressReport(
+                message=message, percentage=None if fraction is None else int(100 * fraction)))
 
-    def _progress_cancelled(self, token: str | None) -> bool:
+    def progress_cancelled(self, token: str | None) -> bool:
         future = self.work_done_progress.tokens.get(token) if token is not None else None
         return future is not None and future.cancelled()
 
-    def _end_progress(self, token: str | None) -> None:
+    def end_progress(self, token: str | None) -> None:
         if token is not None:
             self.work_done_progress.end(token, types.WorkDoneProgressEnd())
 
 
 def create_server(model_override: str | None = None) -> CodegenServer:
-    from .handlers import commands, completion, documents, lifecycle
+    from .handlers import commands, completion, documents, lifecycle, training
 
     server = CodegenServer(model_override)
-    for module in (lifecycle, documents, completion, commands):
+    for module in (lifecycle, documents, completion, commands, training):
         module.register(server)
     return server

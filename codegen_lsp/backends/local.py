@@ -205,10 +205,13 @@ class LocalBackend:
 
     def _load_adapter(self, folder: Path) -> str:
         identity = folder_fingerprint(folder, "*.safetensors", content=True)
-        if self._adapters.get(str(folder)) != identity:  # new, or retrained in place
+        replaced = self._adapters.get(str(folder))
+        if replaced != identity:  # new, or retrained in place
             with self._switch_lock:
                 self.model = _with_adapter(self.model, folder, identity)[0].eval()
-            self._adapters[str(folder)] = identity
+                self._adapters[str(folder)] = identity
+                if replaced and replaced not in self._adapters.values():
+                    self.model.delete_adapter(replaced)  # the old weights of a retrained adapter
         return identity
 
     def _adapter_in_use(self, folder: str):

@@ -141,3 +141,59 @@ async def test_a_missing_adapter_warns_once_and_the_base_model_serves(editor, fi
             await asyncio.sleep(0.1)
         assert len(warnings) == 1 and "no peft adapter" in warnings[0].message
         assert (await last_requests(client, 1))["requests"][-1]["adapter"] == ""
+
+
+TRAIN_OPTIONS = {"steps": 30, "seqLen": 256, "batch": 4, "evalTasks": 10}
+
+
+def training_progress(client) -> tuple[str | None, list]:
+    for token, reports in client.progress_reports.items():
+        if reports and getattr(reports[0], "title", "").startswith("codegen-lsp: training"):
+            return token, reports
+    return None, []
+
+
+async def test_the_train_command_trains_in_the_background_and_serves_the_kept_adapter(fitted_model, tmp_path):
+    repo = make_repository(tmp_path / "repo")
+    async with lsp_server("visual_studio_code", fitted_model, {"completion": {"debounceMs": 0}}, root=repo) as client:
+        doc = Editor(client, (repo / "circle.py").as_uri(), shape_module(0, "Circle"))
+        training = asyncio.ensure_future(client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="codegen.train", arguments=[repo.as_uri(), TRAIN_OPTIONS])))
+        while not training_progress(client)[1][1:]:  # a step reported: training is under way
+            assert not training.done(), training.result()
+            await asyncio.sleep(0.1)
+        await doc.inline(8, 4, invoked=True)  # completions keep working meanwhile, from the base model
+        assert (await last_requests(client, 1))["requests"][-1]["adapter"] == ""
+        result = await asyncio.wait_for(training, 600)
+        assert result["kept"] is True and result["adapter"] == str(repo / ".codegen" / "adapter")
+        _, reports = training_progress(client)
+        steps = [r.message for r in reports if isinstance(r, types.WorkDoneProgressReport)]
+        assert steps[-1] == "step 30/30" and isinstance(reports[-1], types.WorkDoneProgressEnd)
+        await doc.inline(8, 4, invoked=True)
+        identity = folder_fingerprint(repo / ".codegen" / "adapter", "*.safetensors", content=True)
+        assert (await last_requests(client, 1))["requests"][-1]["adapter"] == identity
+
+
+async def test_cancelling_the_train_progress_stops_the_run_with_a_checkpoint(fitted_model, tmp_path):
+    repo = make_repository(tmp_path / "repo")
+    async with lsp_server("visual_studio_code", fitted_model, {}, root=repo) as client:
+        training = asyncio.ensure_future(client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command="codegen.train", arguments=[str(repo), {**TRAIN_OPTIONS, "steps": 100000}])))
+        while not training_progress(client)[1][1:]:
+            assert not training.done(), training.result()
+            await asyncio.sleep(0.1)
+        token, _ = training_progress(client)
+        client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+        result = await asyncio.wait_for(training, 120)
+        assert "cancelled" in result["error"]
+        progress = json.loads((repo / ".codegen" / "adapter" / "work" / "checkpoint" / "progress.json").read_text())
+        assert 0 < progress["step"] < 100000
+        assert not (repo / ".codegen" / "adapter.json").exists()
+
+
+async def test_unknown_train_options_are_refused(fitted_model, tmp_path):
+    repo = make_repository(tmp_path / "repo")
+    async with lsp_server("visual_studio_code", fitted_model, {}, root=repo) as client:
+        result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command="codegen.train", arguments=[str(repo), {"stepz": 3}]))
+        assert "unknown or invalid training option 'stepz'" in result["error"]

@@ -91,3 +91,15 @@ def test_an_adapter_for_another_model_is_refused_and_the_base_keeps_serving(fitt
     with pytest.raises(BackendError, match="no peft adapter"):
         asyncio.run(backend.prepare_adapter(str(tmp_path / "nowhere")))
     assert generate(backend, prompt) == before
+
+
+def test_an_adapter_retrained_in_place_replaces_the_old_one(fitted_model, tmp_path):
+    save_adapter(fitted_model, tmp_path / "a", scale=0.5)
+    backend = LocalBackend(fitted_model, device="cpu")
+    first = asyncio.run(backend.prepare_adapter(str(tmp_path / "a")))
+    save_adapter(fitted_model, tmp_path / "a", scale=-0.5)
+    second = asyncio.run(backend.prepare_adapter(str(tmp_path / "a")))
+    assert first != second and set(backend.model.peft_config) == {second}
+    reference = LocalBackend(fitted_model, device="cpu", adapter=str(tmp_path / "a"))
+    prompt = backend.fim.prompt("def add(a, b):\n", "\n")
+    assert generate_with(backend, prompt, str(tmp_path / "a")) == generate(reference, prompt)
