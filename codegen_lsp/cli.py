@@ -201,7 +201,7 @@ def _train(args: argparse.Namespace) -> int:
     except TrainError as exc:
         print(f"codegen-lsp train: {exc}", file=sys.stderr)
         return 2
-    if report.get("dry_run"):
+    if report.get("dry_run") or report["kept"] is None:  # a dry run, or not the main process of several
         return 0
     if not report["kept"]:
         print(f"codegen-lsp train: {report['why']} (report: {options.out / 'report.md'})", file=sys.stderr)

@@ -58,13 +58,43 @@ class TrainError(Exception):
 
 
 def run(options: TrainOptions, progress: Progress | None = None) -> dict:
-    """The whole recipe; returns the report (also written beside the adapter)."""
+    """The whole recipe; returns the report (also written beside the adapter).
+
+    Under `accelerate launch` every process collects and builds the same data and trains its
+    share; only the main process evaluates and writes the output.
+    """
+    from accelerate import PartialState
     from transformers import AutoModelForCausalLM
 
-    base = LocalBackend(options.base, device="auto", dtype="float32")  # tokenizer, FIM format, checks
-    problems = recipe_problems(options.recipe, base.model)
+    model = AutoModelForCausalLM.from_pretrained(options.base, dtype=torch.float32, trust_remote_code=False,
+                                                 local_files_only=True, use_safetensors=True)
+    problems = recipe_problems(options.recipe, model)
     if problems:
         raise TrainError("cannot train with these settings:\n  " + "\n  ".join(problems))
+    collection, data, steps = prepare_data(options)
+    model = lora_model(model, options.recipe)
+    if options.dry_run:
+        return dry_run_report(model, data.rows, options, collection, steps)
+    work = options.out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    result = train_adapter(model, data.rows, options.recipe, work, steps, options.resume, progress)
+    if result.stopped:
+        raise TrainError(f"stopped at step {result.steps}; `codegen-lsp train ... --resume` continues from here")
+    if not PartialState().is_main_process:
+        return {"kept": None, "why": "not the main process"}
+    candidate = work / "adapter"
+    result.model.save_pretrained(candidate, safe_serialization=True)
+    evaluation = evaluate_both(options, candidate, {f"{f.repo}/{f.path}": f.text for f in collection.heldout()})
+    kept = evaluation["adapter"]["loss"] < evaluation["base"]["loss"]
+    report = build_report(options, collection, asdict(data.stats), result, evaluation, kept)
+    write_output(options, candidate, report, result if options.merge and kept else None)
+    return report
+
+
+def prepare_data(options: TrainOptions) -> tuple[Collection, object, int]:
+    """The repositories' files, split, and the packed training rows; the number of steps."""
+    base = LocalBackend(options.base, device="cpu", dtype="float32")  # the tokenizer and FIM format it serves with
+    base.close()
     collection = collect(list(options.paths), heldout_fraction=options.heldout_fraction)
     print(collection.report(), flush=True)
     if not collection.train() or not collection.heldout():
@@ -78,31 +108,17 @@ def run(options: TrainOptions, progress: Progress | None = None) -> dict:
     print(f"data: {data.stats.samples} samples ({data.stats.node_holes} holes on syntax nodes), "
           f"{data.stats.tokens:,} tokens in {len(data.rows)} rows of {options.recipe.seq_len} over {passes} "
           f"pass(es); {steps} steps", flush=True)
-    work = options.out / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    model = lora_model(AutoModelForCausalLM.from_pretrained(options.base, dtype=torch.float32,
-                                                            trust_remote_code=False, local_files_only=True),
-                       options.recipe)
-    if options.dry_run:
-        report = dry_run_report(model, data.rows, options, collection, steps)
-        base.close()
-        return report
-    result = train_adapter(model, data.rows, options.recipe, work, steps, options.resume, progress)
-    if result.stopped:
-        base.close()
-        raise TrainError(f"stopped at step {result.steps}; `codegen-lsp train ... --resume` continues from here")
-    candidate = work / "adapter"
-    result.model.save_pretrained(candidate, safe_serialization=True)
-    heldout = {f"{f.repo}/{f.path}": f.text for f in collection.heldout()}
-    evaluation = {"base": evaluate_backend(base, heldout, options)}
-    base.close()
-    tuned = LocalBackend(options.base, adapter=str(candidate), device="auto", dtype="float32")
-    evaluation["adapter"] = evaluate_backend(tuned, heldout, options)
-    tuned.close()
-    kept = evaluation["adapter"]["loss"] < evaluation["base"]["loss"]
-    report = build_report(options, collection, asdict(data.stats), result, evaluation, kept)
-    write_output(options, candidate, report, result if options.merge and kept else None)
-    return report
+    return collection, data, steps
+
+
+def evaluate_both(options: TrainOptions, adapter: Path, heldout: dict[str, str]) -> dict:
+    """Base and adapter through the server's backend, one after the other (one model in memory)."""
+    evaluation = {}
+    for name, folder in (("base", None), ("adapter", adapter)):
+        backend = LocalBackend(options.base, adapter=str(folder) if folder else None, device="auto", dtype="float32")
+        evaluation[name] = evaluate_backend(backend, heldout, options)
+        backend.close()
+    return evaluation
 
 
 def evaluate_backend(backend: LocalBackend, heldout: dict[str, str], options: TrainOptions) -> dict:
@@ -129,8 +145,9 @@ def heldout_loss(backend: LocalBackend, stream: np.ndarray, window: int, windows
 
 def dry_run_report(model, rows: np.ndarray, options: TrainOptions, collection: Collection, steps: int) -> dict:
     """Files, tokens and an estimated time from two timed optimizer-free steps on this machine."""
-    batch = torch.from_numpy(rows[:options.recipe.batch].astype(np.int64))
-    model.train()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    batch = torch.from_numpy(rows[:options.recipe.batch].astype(np.int64)).to(device)
+    model.to(device).train()
     timings = []
     for _ in range(3):
         started = time.perf_counter()

@@ -197,3 +197,27 @@ async def test_unknown_train_options_are_refused(fitted_model, tmp_path):
         result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
             command="codegen.train", arguments=[str(repo), {"stepz": 3}]))
         assert "unknown or invalid training option 'stepz'" in result["error"]
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(fitted_model, tmp_path):
+    import signal
+
+    repo = make_repository(tmp_path / "repo")
+    command = [sys.executable, "-m", "codegen_lsp", "train", str(repo), "--model", str(fitted_model), "--steps", "30",
+               "--seq-len", "256", "--batch", "4", "--eval-tasks", "10", "--progress-json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if line.startswith("{") and json.loads(line)["step"] >= 5:
+            process.send_signal(signal.SIGINT)  # Ctrl-C
+            break
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2 and "--resume` continues from here" in stderr, stderr[-2000:]
+    stopped_at = json.loads((repo / ".codegen" / "adapter" / "work" / "checkpoint" / "progress.json").read_text())["step"]
+    assert 5 <= stopped_at < 30
+    again = train(repo, fitted_model)
+    assert again.returncode != 0 and "pass --resume" in again.stderr
+    resumed = train(repo, fitted_model, "--resume", "--progress-json")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    steps = [json.loads(line)["step"] for line in resumed.stdout.splitlines() if line.startswith("{")]
+    assert steps[0] == stopped_at + 1 and steps[-1] == 30
+    assert json.loads((repo / ".codegen" / "adapter" / "report.json").read_text())["training"]["steps"] == 30
