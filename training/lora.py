@@ -30,7 +30,7 @@ class LoraRecipe:
     alpha: int = 32
     dropout: float = 0.05
     # "all-linear": every linear layer but the output head, i.e. the attention and MLP
-    # projections of any architecture; peft writes the names it found into adapter_config.json.
+    # projections of any architecture.
     target_modules: tuple[str, ...] = ("all-linear",)
     seq_len: int = 1024
     batch: int = 8               # rows per micro-batch (per process)
@@ -114,7 +114,9 @@ def learning_rate_factor(recipe: LoraRecipe, step: int, total: int) -> float:
 def lora_model(base, recipe: LoraRecipe):
     from peft import LoraConfig, get_peft_model
 
-    targets = "all-linear" if recipe.target_modules == ("all-linear",) else list(recipe.target_modules)
+    # Short layer names (q_proj, up_proj...), the way vLLM's --enable-lora and most adapters name
+    # them, rather than peft's expansion of "all-linear" into every layer's full path.
+    targets = sorted(linear_layer_names(base)) if recipe.target_modules == ("all-linear",) else list(recipe.target_modules)
     config = LoraConfig(r=recipe.rank, lora_alpha=recipe.alpha, lora_dropout=recipe.dropout,
                         target_modules=targets, task_type="CAUSAL_LM", bias="none")
     return get_peft_model(base, config)
