@@ -221,3 +221,14 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(fitted_model, tmp_path):
     steps = [json.loads(line)["step"] for line in resumed.stdout.splitlines() if line.startswith("{")]
     assert steps[0] == stopped_at + 1 and steps[-1] == 30
     assert json.loads((repo / ".codegen" / "adapter" / "report.json").read_text())["training"]["steps"] == 30
+
+
+def test_adapters_lists_each_folders_adapter_and_its_evaluation(trained, tmp_path):
+    (tmp_path / "plain").mkdir()
+    run = subprocess.run([sys.executable, "-m", "codegen_lsp", "adapters", str(trained), str(tmp_path / "plain")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    first, second = run.stdout.splitlines()
+    assert f"{trained / '.codegen' / 'adapter'} from .codegen/adapter.json; base fitted-" in first
+    assert "held-out loss" in first and "FIM line EM" in first
+    assert second.endswith("base model (no adapter registered)")
