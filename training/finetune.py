@@ -209,9 +209,8 @@ def markdown(report: dict) -> str:
 
 def write_output(options: TrainOptions, candidate: Path, report: dict, merged: TrainResult | None) -> None:
     out = options.out
-    for name in ("adapter_config.json", "adapter_model.safetensors"):
-        (out / name).unlink(missing_ok=True)
-        if report["kept"]:
+    if report["kept"]:  # an adapter that is not kept leaves an earlier, better one in place
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
             shutil.copy2(candidate / name, out / name)
     (out / "report.json").write_text(json.dumps(report, indent=1))
     (out / "report.md").write_text(markdown(report))
@@ -229,9 +228,12 @@ def write_output(options: TrainOptions, candidate: Path, report: dict, merged: T
 
 def merge(model, base: Path, folder: Path) -> None:
     """The base model with the adapter folded into its weights: a plain model folder."""
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
+    config = AutoConfig.from_pretrained(base, local_files_only=True)
+    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
     merged = model.merge_and_unload()
+    merged.to(dtype if isinstance(dtype, torch.dtype) else torch.float32)  # the base's own dtype
     merged.save_pretrained(folder, safe_serialization=True)
     AutoTokenizer.from_pretrained(base, local_files_only=True).save_pretrained(folder)
     for name in ("fim.json",):

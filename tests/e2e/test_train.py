@@ -57,7 +57,7 @@ def train(repo: Path, model: Path, *extra: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def trained(fitted_model, tmp_path_factory) -> Path:
     repo = make_repository(tmp_path_factory.mktemp("train") / "shapes")
-    run = train(repo, fitted_model)
+    run = train(repo, fitted_model, "--merge")
     assert run.returncode == 0, run.stderr[-3000:]
     return repo
 
@@ -74,6 +74,30 @@ def test_train_writes_a_kept_adapter_with_its_report(trained):
         assert counts.get(reason) == 1, (reason, counts)
     assert counts["train"] + counts["heldout"] == len(SHAPES)
     assert not (adapter / "work" / "checkpoint").exists()  # finished: nothing to resume
+
+
+def test_the_merged_model_answers_as_base_plus_adapter(trained, fitted_model):
+    from codegen_lsp.backends.base import GenerationRequest, StopFlag
+    from codegen_lsp.backends.local import LocalBackend
+
+    adapter = trained / ".codegen" / "adapter"
+    merged = LocalBackend(adapter / "merged", device="cpu", dtype="float32")
+    tuned = LocalBackend(fitted_model, adapter=str(adapter), device="cpu", dtype="float32")
+    prompt = tuned.fim.prompt("class Kite:\n    def area(self):\n        return ", "\n")
+    answers = [asyncio.run(b.generate(GenerationRequest(prompt, 16), StopFlag())).text for b in (merged, tuned)]
+    assert answers[0] == answers[1]
+    assert not list((adapter / "merged").glob("*.bin"))  # safetensors only
+
+
+def test_a_run_that_is_not_better_keeps_the_adapter_before_it(trained, fitted_model, tmp_path):
+    import shutil
+
+    adapter = shutil.copytree(trained / ".codegen" / "adapter", tmp_path / "adapter")  # the module's stays as it is
+    before = (adapter / "adapter_model.safetensors").read_bytes()
+    run = train(trained, fitted_model, "--lr", "1e-9", "--steps", "2", "--out", str(adapter), "--no-register")
+    assert run.returncode == 1 and "not kept" in run.stderr + run.stdout
+    assert (adapter / "adapter_model.safetensors").read_bytes() == before
+    assert json.loads((adapter / "report.json").read_text())["kept"] is False
 
 
 def test_no_held_out_file_reaches_training(trained):
