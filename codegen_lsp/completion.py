@@ -8,6 +8,7 @@ runs in unit tests without an editor.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -57,7 +58,7 @@ class CompletionRequest:
     text: str
     offset: int  # str index of the cursor in text
     language_id: str
-    kind: Literal["inline", "list"] = "inline"
+    kind: Literal["inline", "list", "action"] = "inline"
     invoked: bool = False  # asked for explicitly, not while typing
     repo: RepoInputs | None = None
     line: int | None = None  # the cursor's line number, where the caller has it (else counted)
@@ -185,10 +186,34 @@ class CompletionPipeline:
         self.typing_ahead.remember(request.uri, prefix, suffix, text)
         return text
 
+    async def fill(self, request: CompletionRequest, max_new_tokens: int, stop: tuple[str, ...],
+                   flag: StopFlag) -> Generation:
+        """The model's middle for a hole at `request.offset`, with the same repository context and
+        prompt as a completion but no trigger, cache or postprocessing: how the code actions ask a
+        base model (the hole is theirs: between a docstring's quotes, in place of a selection...)."""
+        record = RequestRecord(uri=request.uri, version=request.version, kind=request.kind)
+        record.mode = "fill"
+        started = time.perf_counter()
+        try:
+            prefix, suffix = request.text[: request.offset], request.text[request.offset:]
+            generation_request = self._prompt(request, prefix, suffix, Mode.MULTI_LINE, record, max_new_tokens)
+            generation_request = dataclasses.replace(generation_request, stop=stop, session=None)
+            generation = await self._generate(generation_request, flag, record)
+            record.outcome = "cancelled" if generation.finish == "cancelled" else "model"
+            record.completion = generation.text
+            return generation
+        except asyncio.CancelledError:
+            flag.set("cancelled")
+            record.outcome = "cancelled"
+            raise
+        finally:
+            record.time("total", time.perf_counter() - started)
+            self.log.finish(record)
+
     def _prompt(self, request: CompletionRequest, prefix: str, suffix: str, mode: Mode,
-                record: RequestRecord) -> GenerationRequest:
+                record: RequestRecord, max_new_tokens: int | None = None) -> GenerationRequest:
         multiline = mode is Mode.MULTI_LINE
-        max_new = self.config.max_new_tokens if multiline else self.config.single_line_max_tokens
+        max_new = max_new_tokens or (self.config.max_new_tokens if multiline else self.config.single_line_max_tokens)
         window_budget = self.backend.context_window - max_new - PROMPT_OVERHEAD_TOKENS
         budget = max(0, min(self.config.prompt_tokens, window_budget))
         line = request.line if request.line is not None else prefix.count("\n")

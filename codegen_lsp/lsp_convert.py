@@ -61,3 +61,26 @@ def lsp_completion_list(text: str, word: str, start: types.Position, end: types.
 
 def lsp_message_type(level: str) -> types.MessageType:
     return _LEVELS.get(level, types.MessageType.Info)
+
+
+def lsp_range(document: Document, start: int, end: int, encoding: str) -> types.Range:
+    return types.Range(start=lsp_position(document, start, encoding), end=lsp_position(document, end, encoding))
+
+
+def lsp_workspace_edit(document: Document, edits, encoding: str, new_file: tuple[str, str] | None = None
+                       ) -> types.WorkspaceEdit:
+    """A code action's plain edits (str offsets into `document`'s text) and new file as one
+    WorkspaceEdit, versioned so an editor refuses it once the document has changed."""
+    changes: list = []
+    if edits:
+        identifier = types.OptionalVersionedTextDocumentIdentifier(uri=document.uri, version=document.version)
+        changes.append(types.TextDocumentEdit(text_document=identifier, edits=[
+            types.TextEdit(range=lsp_range(document, e.start, e.end, encoding), new_text=e.new_text) for e in edits]))
+    if new_file is not None:
+        uri, content = new_file
+        changes.append(types.CreateFile(uri=uri, options=types.CreateFileOptions(overwrite=False, ignore_if_exists=False)))
+        origin = types.Position(line=0, character=0)
+        changes.append(types.TextDocumentEdit(
+            text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=None),
+            edits=[types.TextEdit(range=types.Range(start=origin, end=origin), new_text=content)]))
+    return types.WorkspaceEdit(document_changes=changes)

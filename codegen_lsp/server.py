@@ -303,9 +303,9 @@ class CodegenServer(LanguageServer):
 
 
 def create_server(model_override: str | None = None) -> CodegenServer:
-    from .handlers import commands, completion, documents, lifecycle, training
+    from .handlers import actions, commands, completion, documents, lifecycle, training
 
     server = CodegenServer(model_override)
-    for module in (lifecycle, documents, completion, commands, training):
+    for module in (lifecycle, documents, completion, commands, training, actions):
         module.register(server)
     return server

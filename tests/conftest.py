@@ -44,6 +44,21 @@ def random_model() -> Path:
     return _build("random", fit=False, hidden=64, context=16384)
 
 
+BROKEN_TEXT = "".join(f"def area{i}(width, height):\n    return (width * height + {i}\n\n\n" for i in range(12))
+
+
+@pytest.fixture(scope="session")
+def broken_model() -> Path:
+    """A 2-layer Llama fitted to code whose every `return` leaves a parenthesis open: whatever it
+    writes is a syntax error, for the tests that check such output is rejected."""
+    from training.tiny import build_tiny_model
+
+    out = MODELS / f"broken-{_recipe_hash(ROOT / 'training' / 'tiny.py', ROOT / 'codegen_lsp' / 'prompts' / 'fim.py', extra=BROKEN_TEXT)}"
+    if not (out / "model.safetensors").is_file():
+        build_tiny_model(out, [BROKEN_TEXT], BROKEN_TEXT, hidden=64, steps=200)
+    return out
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path, monkeypatch):
     # Servers started by a test keep their cache and log under its own folder.

@@ -1,0 +1,221 @@
+"""Run one code action: find its target, ask the model, turn the answer into checked edits.
+
+Plain data in and out (no LSP types): the handlers convert. Every edit is re-parsed with
+tree-sitter before it is returned; one that adds a syntax error is rejected with a
+message and never proposed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..backends.base import StopFlag
+from ..completion import CompletionPipeline, CompletionRequest, RepoInputs
+from ..context.index import WorkspaceIndex
+from ..context.languages import normalise
+from . import holes
+from .edits import TextEdit, check_edits, doc_comment, docstring_edit, minimal_edits, reindent, test_file_for
+from .explain import explain_markdown
+from .slots import annotation_slots
+from .targets import CodeTarget, code_facts, find_callers, target_at
+
+ACTIONS = ("explain", "docstring", "annotate", "tests", "rewrite", "fix")
+TITLES = {"explain": "Explain this code", "docstring": "Add docstring", "annotate": "Add type annotations",
+          "tests": "Generate tests for this function", "rewrite": "Rewrite selection...", "fix": "Fix with AI"}
+ANNOTATED_LANGUAGES = ("python", "typescript", "typescriptreact")
+TESTED_LANGUAGES = ("python", "javascript", "javascriptreact", "typescript", "typescriptreact", "go", "rust")
+DEFAULT_REWRITE = "Rewrite this code to be simpler and clearer, keeping what it does."
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    action: str               # one of ACTIONS
+    uri: str
+    path: str                 # workspace-relative, or the file name outside a workspace
+    language: str
+    text: str
+    version: int
+    start: int                # the selection (start == end: a cursor), str offsets
+    end: int
+    instruction: str = ""     # rewrite: what to do; fix: the diagnostic's message
+    repo: RepoInputs | None = None
+    root: Path | None = None  # the workspace folder, for new files
+
+
+@dataclass
+class ActionResult:
+    action: str
+    edits: list[TextEdit] = field(default_factory=list)  # in the request's document
+    new_file: tuple[str, str] | None = None              # (workspace-relative path, content)
+    markdown: str = ""                                   # explain's answer
+    error: str = ""                                      # why nothing is proposed
+    seconds: float = 0.0
+
+
+def available(action: str, target: CodeTarget | None, language: str, has_selection: bool, tree=None,
+              text: str = "") -> bool:
+    """Whether to list the action here: cheap (the syntax tree only), no model involved."""
+    if action in ("rewrite", "fix"):
+        return has_selection or target is not None
+    if target is None or target.kind == "selection" and action != "explain":
+        return False
+    if action == "docstring":
+        return not target.docstring
+    if action == "annotate":
+        return (language in ANNOTATED_LANGUAGES and target.kind != "class"
+                and bool(annotation_slots(language, tree, text, target)))
+    if action == "tests":
+        return language in TESTED_LANGUAGES and target.kind in ("function", "method")
+    return True
+
+
+class ActionRunner:
+    def __init__(self, pipeline: CompletionPipeline, index: WorkspaceIndex | None) -> None:
+        self.pipeline = pipeline
+        self.index = index
+
+    async def run(self, request: ActionRequest, flag: StopFlag) -> ActionResult:
+        started = time.perf_counter()
+        language = normalise(request.language)
+        tree = request.repo.tree if request.repo is not None else None
+        target = target_at(language, tree, request.text, request.start, request.end) if tree is not None else None
+        result = ActionResult(request.action)
+        if not available(request.action, target, language, request.start != request.end, tree, request.text):
+            result.error = f"{TITLES[request.action].rstrip('.')}: nothing to do here"
+        else:
+            method = getattr(self, f"_{request.action}")
+            result = await method(request, language, target, flag)
+        if result.edits and not result.error:
+            checked = check_edits(language, request.text, result.edits)
+            if not checked.ok:
+                result.edits, result.error = [], checked.message
+        result.seconds = time.perf_counter() - started
+        return result
+
+    async def _ask(self, request: ActionRequest, hole: holes.Hole, flag: StopFlag, uri: str | None = None,
+                   path: str | None = None, language: str | None = None) -> str:
+        repo = request.repo
+        if repo is not None and path is not None:  # a new file: the document itself is context
+            repo = RepoInputs(path, repo.repo, None, None, ((request.path, request.text), *repo.recent))
+        completion_request = CompletionRequest(uri=uri or request.uri, version=request.version, text=hole.text,
+                                               offset=hole.offset, language_id=language or request.language,
+                                               kind="action", invoked=True, repo=repo)
+        generation = await self.pipeline.fill(completion_request, hole.max_new_tokens, hole.stop, flag)
+        if generation.finish == "cancelled":
+            raise ActionCancelled()
+        text = generation.text
+        for stop in hole.stop:
+            text = text.split(stop, 1)[0]
+        return text
+
+    async def _documentation(self, request: ActionRequest, language: str, target: CodeTarget, flag: StopFlag) -> str:
+        hole = holes.docstring_hole(language, request.text, target.start, target.body_start, target.indent,
+                                    target.body_indent, target.name)
+        return holes.clean_documentation(await self._ask(request, hole, flag), language)
+
+    async def _docstring(self, request, language, target, flag) -> ActionResult:
+        doc = await self._documentation(request, language, target, flag)
+        if not doc:
+            return ActionResult("docstring", error="Add docstring: the model wrote nothing")
+        edit = docstring_edit(language, request.text, target.start, target.body_start, target.indent,
+                              target.body_indent, doc, target.name)
+        return ActionResult("docstring", edits=[edit])
+
+    async def _explain(self, request, language, target, flag) -> ActionResult:
+        summary = await self._documentation(request, language, target, flag) if target.kind != "selection" else ""
+        facts = code_facts(language, request.repo.tree, request.text, target)
+        line = request.text.count("\n", 0, target.start)
+        callers = (find_callers(self.index, target.name, exclude=(request.path, line))
+                   if self.index is not None and target.name else [])
+        markdown = explain_markdown(target, facts, callers, summary, request.path, line,
+                                    self.pipeline.backend.model_id)
+        return ActionResult("explain", markdown=markdown)
+
+    async def _annotate(self, request, language, target, flag) -> ActionResult:
+        edits = []
+        for slot in annotation_slots(language, request.repo.tree, request.text, target):
+            hole = (holes.return_hole if slot.kind == "return" else holes.annotation_hole)(
+                request.text, slot.offset, language)
+            answer = (await self._ask(request, hole, flag)).strip()
+            if answer:
+                edits.append(TextEdit(slot.offset, slot.offset, slot.before + answer + slot.after))
+        if not edits:
+            return ActionResult("annotate", error="Add type annotations: no annotation to add")
+        return ActionResult("annotate", edits=edits)
+
+    async def _rewrite(self, request, language, target, flag, instruction: str | None = None) -> ActionResult:
+        start, end = _whole_lines(request.text, *((request.start, request.end) if request.start != request.end
+                                                 else (target.start, target.end)))
+        original = request.text[start:end]
+        tokens = len(self.pipeline.backend.token_starts(original))
+        hole = holes.rewrite_hole(request.text, start, end, instruction or request.instruction or DEFAULT_REWRITE,
+                                  language, tokens)
+        answer = await self._ask(request, hole, flag)
+        indent = original[:len(original) - len(original.lstrip())].split("\n")[-1]
+        replacement = reindent(answer.strip("\n"), indent).rstrip("\n") + "\n"
+        if not answer.strip():
+            return ActionResult(request.action, error=f"{TITLES[request.action].rstrip('.')}: the model wrote nothing")
+        return ActionResult(request.action, edits=minimal_edits(request.text, start, end, replacement))
+
+    async def _fix(self, request, language, target, flag) -> ActionResult:
+        message = request.instruction or "fix the error on this line"
+        return await self._rewrite(request, language, target, flag, f"Fix: {message}")
+
+    async def _tests(self, request, language, target, flag) -> ActionResult:
+        root = request.root or Path(request.uri.removeprefix("file://")).parent
+        test_path = test_file_for(root, request.path, language, target.name)
+        start = holes.test_file_start(language, request.path, target.name, _package(root, request.path, language))
+        hole = holes.tests_hole(language, start)
+        answer = await self._ask(request, hole, flag, uri=(root / test_path).as_uri(), path=test_path)
+        content = _longest_clean(language, start, answer, holes.test_file_end(language))
+        if content is None:
+            return ActionResult("tests", error="Generate tests: the model wrote no test that parses")
+        return ActionResult("tests", new_file=(test_path, content))
+
+
+class ActionCancelled(Exception):
+    """The action's generation was cancelled (request cancelled, progress cancelled, superseded)."""
+
+
+def _whole_lines(text: str, start: int, end: int) -> tuple[int, int]:
+    start = holes.line_start(text, start)
+    if end > start and text[end - 1] != "\n":
+        newline = text.find("\n", end)
+        end = len(text) if newline < 0 else newline + 1
+    return start, end
+
+
+def _longest_clean(language: str, start: str, answer: str, end: str) -> str | None:
+    """The test file with as many of the model's lines as keep it free of syntax errors."""
+    lines = answer.rstrip().split("\n")
+    for keep in range(len(lines), 0, -1):
+        body = "\n".join(lines[:keep]).rstrip()
+        if not body.strip():
+            continue
+        content = start + body + end
+        if check_edits(language, "", [TextEdit(0, 0, content)]).ok:
+            return content
+    return None
+
+
+def _package(root: Path, relative_path: str, language: str) -> str:
+    """Go: the package clause of the file under test; Rust: the crate's name from Cargo.toml."""
+    import re
+
+    if language == "go":
+        try:
+            match = re.search(r"^package\s+(\w+)", (root / relative_path).read_text(errors="replace"), re.M)
+        except OSError:
+            match = None
+        return match.group(1) if match else "main"
+    if language == "rust":
+        for folder in [(root / relative_path).parent, *(root / relative_path).parents]:
+            manifest = folder / "Cargo.toml"
+            if manifest.is_file():
+                match = re.search(r'^name\s*=\s*"([^"]+)"', manifest.read_text(errors="replace"), re.M)
+                return match.group(1) if match else ""
+            if folder == root:
+                break
+    return ""

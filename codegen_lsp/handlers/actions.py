@@ -1,0 +1,193 @@
+"""Code actions and commands that ask the model: explain, docstring, annotate, tests, rewrite, fix.
+
+Listing actions (`textDocument/codeAction`) only looks at the syntax tree, so it is
+instant; the model runs in `codeAction/resolve` or in the command, with `$/progress`
+that can be cancelled. Edits come back versioned and checked (`actions/runner.py`);
+explain's Markdown is written under the workspace's `.codegen/explain/` and shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+from lsprotocol import types
+from lsprotocol.converters import get_converter
+from pygls.uris import to_fs_path
+
+from ..actions.runner import ACTIONS, TITLES, ActionCancelled, ActionRequest, ActionResult, ActionRunner, available
+from ..actions.targets import target_at
+from ..adapters import folder_of
+from ..backends.base import StopFlag
+from ..context.languages import normalise
+from ..documents import Document
+from ..lsp_convert import lsp_workspace_edit
+from ..server import CodegenServer
+
+KINDS = {"explain": "refactor.codegen.explain", "docstring": "refactor.rewrite.codegen.docstring",
+         "annotate": "refactor.rewrite.codegen.annotate", "tests": "source.codegen.tests",
+         "rewrite": "refactor.rewrite.codegen.rewrite", "fix": types.CodeActionKind.QuickFix}
+COMMANDS = {action: f"codegen.{action}" for action in ACTIONS}
+MAX_FIX_ACTIONS = 3  # one "Fix with AI" per diagnostic under the cursor, the first few
+
+
+def code_action(ls: CodegenServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    uri = params.text_document.uri
+    document = ls.documents.get(uri)
+    if document is None or ls.is_private(uri):
+        return []
+    start, end = (document.offset_at(p.line, p.character, ls.encoding) for p in (params.range.start, params.range.end))
+    language = normalise(document.language_id)
+    tree = document.tree
+    target = target_at(language, tree, document.text, start, end) if tree is not None else None
+    actions = []
+    for action in ACTIONS:
+        if action == "fix":
+            for diagnostic in params.context.diagnostics[:MAX_FIX_ACTIONS]:
+                actions.append(_action(document, "fix", params.range, f"Fix with AI: {diagnostic.message}",
+                                       diagnostic.message, diagnostic.range))
+        elif available(action, target, language, start != end, tree, document.text):
+            actions.append(_action(document, action, params.range, TITLES[action]))
+    return actions
+
+
+def _action(document: Document, action: str, selection: types.Range, title: str, instruction: str = "",
+            fix_range: types.Range | None = None) -> types.CodeAction:
+    where = fix_range or selection
+    data = {"uri": document.uri, "action": action, "instruction": instruction,
+            "range": [where.start.line, where.start.character, where.end.line, where.end.character]}
+    return types.CodeAction(title=title, kind=KINDS[action], data=data)
+
+
+async def resolve_code_action(ls: CodegenServer, action: types.CodeAction) -> types.CodeAction:
+    data = action.data or {}
+    line, character, end_line, end_character = data["range"]
+    if data["action"] in ("explain", "rewrite"):
+        # Explain shows a document and rewrite asks the user what to do: both are commands.
+        action.command = types.Command(title=action.title, command=COMMANDS[data["action"]],
+                                       arguments=[data["uri"], _range_json(data["range"])])
+        return action
+    result, document = await run_action(ls, data["action"], data["uri"], (line, character),
+                                        (end_line, end_character), data.get("instruction", ""))
+    if result.error:
+        data["error"] = result.error
+        ls.tell_user("warning", f"codegen-lsp: {result.error}")
+    else:
+        action.edit = _workspace_edit(ls, document, result)
+    data["seconds"] = round(result.seconds, 2)
+    action.data = data
+    return action
+
+
+async def run_action(ls: CodegenServer, action: str, uri: str, start: tuple[int, int], end: tuple[int, int],
+                     instruction: str = "") -> tuple[ActionResult, Document | None]:
+    """Run `action` on the open document `uri` between two LSP positions, with cancellable progress."""
+    document = ls.documents.get(uri)
+    if document is None:
+        return ActionResult(action, error=f"{uri} is not open"), None
+    if ls.is_private(uri):
+        return ActionResult(action, error="the file is private (secrets pattern or .codegenignore)"), None
+    pipeline = await ls.completion_pipeline()
+    if pipeline is None:
+        return ActionResult(action, error=f"no model: {ls.load_error}"), None
+    snapshot = Document(uri, document.language_id, document.version, document.text)  # edits refer to this text
+    path = to_fs_path(uri)
+    root = folder_of(Path(path).resolve(), ls.folders) if path else None
+    repo = ls.repo_inputs(document)
+    request = ActionRequest(action, uri, repo.path, document.language_id, snapshot.text, snapshot.version,
+                            snapshot.offset_at(*start, ls.encoding), snapshot.offset_at(*end, ls.encoding),
+                            instruction, repo, root)
+    token = await ls.begin_progress(f"codegen-lsp: {TITLES[action].rstrip('.')}", cancellable=True)
+    flag = StopFlag()
+    watcher = asyncio.ensure_future(_watch_cancel(ls, token, flag))
+    try:
+        result = await ActionRunner(pipeline, ls.index).run(request, flag)
+    except ActionCancelled:
+        result = ActionResult(action, error=f"{TITLES[action].rstrip('.')}: cancelled")
+    finally:
+        watcher.cancel()
+        ls.end_progress(token)
+    ls.log_line(f"{action}: {'error: ' + result.error if result.error else 'done'} in {result.seconds:.2f} s")
+    return result, snapshot
+
+
+async def _watch_cancel(ls: CodegenServer, token: str | None, flag: StopFlag) -> None:
+    while token is not None:
+        if ls.progress_cancelled(token):
+            flag.set("cancelled")
+            return
+        await asyncio.sleep(0.05)
+
+
+def _workspace_edit(ls: CodegenServer, document: Document, result: ActionResult) -> types.WorkspaceEdit:
+    new_file = None
+    if result.new_file is not None:
+        path, content = result.new_file
+        root = folder_of(Path(to_fs_path(document.uri)).resolve(), ls.folders) or Path(to_fs_path(document.uri)).parent
+        new_file = ((root / path).as_uri(), content)
+    return lsp_workspace_edit(document, result.edits, ls.encoding, new_file)
+
+
+def _range_json(values: list[int]) -> dict:
+    return {"start": {"line": values[0], "character": values[1]}, "end": {"line": values[2], "character": values[3]}}
+
+
+def _positions(args: tuple) -> tuple[str, tuple[int, int], tuple[int, int]]:
+    """(uri, start, end) from a command's arguments: uri, then a range or a position."""
+    if not args or not isinstance(args[0], str):
+        raise ValueError("expected the document URI as the first argument")
+    where = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
+    start = where.get("start", where) or {"line": 0, "character": 0}
+    end = where.get("end", start)
+    return args[0], (int(start.get("line", 0)), int(start.get("character", 0))), \
+        (int(end.get("line", 0)), int(end.get("character", 0)))
+
+
+def _command(action: str):
+    async def run(ls: CodegenServer, *args) -> dict:
+        try:
+            uri, start, end = _positions(args)
+        except (ValueError, TypeError, AttributeError) as exc:
+            return {"error": f"{COMMANDS[action]}: {exc}"}
+        instruction = args[2] if len(args) > 2 and isinstance(args[2], str) else ""
+        result, document = await run_action(ls, action, uri, start, end, instruction)
+        if result.error:
+            ls.tell_user("warning", f"codegen-lsp: {result.error}")
+            return {"error": result.error, "seconds": round(result.seconds, 2)}
+        if action == "explain":
+            return {**await _show_explanation(ls, document, result), "seconds": round(result.seconds, 2)}
+        edit = _workspace_edit(ls, document, result)
+        applied = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=TITLES[action]))
+        return {"applied": applied.applied, "reason": applied.failure_reason, "seconds": round(result.seconds, 2),
+                "edit": get_converter().unstructure(edit)}
+    return run
+
+
+async def _show_explanation(ls: CodegenServer, document: Document, result: ActionResult) -> dict:
+    """Write the Markdown under .codegen/explain/ and show it (a message where documents cannot be shown)."""
+    path = to_fs_path(document.uri)
+    root = folder_of(Path(path).resolve(), ls.folders) if path else None
+    out: dict = {"markdown": result.markdown}
+    if root is not None:
+        title = re.sub(r"[^\w.-]+", "-", result.markdown.split("\n", 1)[0].lstrip("# ").split(" (")[0]).strip("-")
+        target = root / ".codegen" / "explain" / f"{title or 'selection'}.md"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(result.markdown, encoding="utf-8")
+        out["uri"] = target.as_uri()
+        window = ls.client_capabilities.window
+        if window is not None and window.show_document is not None and window.show_document.support:
+            shown = await ls.window_show_document_async(types.ShowDocumentParams(uri=target.as_uri(), take_focus=True))
+            out["shown"] = shown.success
+            return out
+    ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=result.markdown))
+    out["shown"] = False
+    return out
+
+
+def register(ls: CodegenServer) -> None:
+    options = types.CodeActionOptions(code_action_kinds=list(dict.fromkeys(KINDS.values())), resolve_provider=True)
+    ls.feature(types.TEXT_DOCUMENT_CODE_ACTION, options)(code_action)
+    ls.feature(types.CODE_ACTION_RESOLVE)(resolve_code_action)
+    for action, name in COMMANDS.items():
+        ls.command(name)(_command(action))
