@@ -63,6 +63,12 @@ class CompletionConfig:
 
 
 @dataclass
+class ActionsConfig:
+    chat_model: str | None = _opt(None, "Instruct model folder (with a chat template) for explain and refactors; "
+                                        "default: the completion model, through fill-in-the-middle holes.")
+
+
+@dataclass
 class IndexConfig:
     enabled: bool = _opt(True, "Index the workspace's definitions (tree-sitter) for repository context.")
     max_files: int = _opt(20000, "Index at most this many files.", min=1)
@@ -90,6 +96,7 @@ class Config:
     cache: CacheConfig = field(default_factory=CacheConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    actions: ActionsConfig = field(default_factory=ActionsConfig)
 
 
 def camel(name: str) -> str:

@@ -15,6 +15,7 @@ from pygls.uris import to_fs_path
 from . import __version__
 from .adapters import folder_of, registered_adapter
 from .backends.base import BackendError
+from .backends.local import LocalBackend
 from .completion import CompletionPipeline, RepoInputs
 from .config import Config, default_cache_dir
 from .context.index import WorkspaceIndex
@@ -50,6 +51,7 @@ class CodegenServer(LanguageServer):
         self.folders: list[Path] = []  # workspace folders: each may have its own adapter
         self.adapters: dict[Path, str] = {}  # folder -> its prepared adapter folder
         self.training: asyncio.Task | None = None  # codegen.train's run, one at a time
+        self._chat: tuple[str, object] | None = None  # (chatModel setting, its backend or None)
 
     @property
     def encoding(self) -> str:
@@ -140,6 +142,24 @@ class CodegenServer(LanguageServer):
             self.pipeline.backend.close()
             if self.pipeline.cache is not None:
                 self.pipeline.cache.close()
+
+    async def chat_backend(self):
+        """The instruct model for code actions (`codegen.actions.chatModel`), loaded at first use;
+        None when none is configured or it cannot load (one warning; the actions use holes)."""
+        path = self.config.actions.chat_model
+        if not path:
+            return None
+        if self._chat is None or self._chat[0] != path:
+            try:
+                backend = await asyncio.to_thread(LocalBackend, Path(path).expanduser(),
+                                                  device=self.config.model.device, dtype=self.config.model.dtype)
+            except (BackendError, FimTokenError, OSError) as exc:
+                backend = None
+                self.tell_user("warning", f"codegen-lsp: the chat model is not used: {exc}")
+            if self._chat is not None and self._chat[1] is not None:
+                self._chat[1].close()
+            self._chat = (path, backend)
+        return self._chat[1]
 
     # -- workspace adapters ----------------------------------------------------------
 

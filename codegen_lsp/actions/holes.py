@@ -64,6 +64,15 @@ def clean_documentation(raw: str, language: str) -> str:
     return "\n\n".join(paragraphs)
 
 
+def summary_hole(text: str, start: int, end: int, language: str) -> Hole:
+    """A comment after a selection, begun for the model: a base model's summary of those lines."""
+    last_line = text[line_start(text, max(start, end - 1)):end]
+    indent = last_line[:len(last_line) - len(last_line.lstrip())]
+    mark = comment_prefix(language)
+    lead = "" if end == 0 or text[end - 1] == "\n" else "\n"
+    return insert(text, end, f"{lead}{indent}{mark} In short, the lines above ", "\n", HOLE_TOKENS["docstring"], ("\n",))
+
+
 def annotation_hole(text: str, after_name: int, language: str) -> Hole:
     """A parameter's type: `name: <hole>` (Python and TypeScript write it the same way)."""
     return insert(text, after_name, ": ", "", HOLE_TOKENS["annotation"], (",", ")", "=", "\n"))

@@ -11,10 +11,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..backends.base import StopFlag
+from ..backends.base import Backend, GenerationRequest, StopFlag
 from ..completion import CompletionPipeline, CompletionRequest, RepoInputs
 from ..context.index import WorkspaceIndex
+from ..logs import RequestRecord
 from ..context.languages import normalise
+from . import chat as chat_
 from . import holes
 from .edits import TextEdit, check_edits, doc_comment, docstring_edit, minimal_edits, reindent, test_file_for
 from .explain import explain_markdown
@@ -72,9 +74,15 @@ def available(action: str, target: CodeTarget | None, language: str, has_selecti
 
 
 class ActionRunner:
-    def __init__(self, pipeline: CompletionPipeline, index: WorkspaceIndex | None) -> None:
+    """`chat`: an instruct model's backend (with a chat template), when one is configured or the
+    completion model has a template; else every action is a hole the completion model fills."""
+
+    def __init__(self, pipeline: CompletionPipeline, index: WorkspaceIndex | None, chat: Backend | None = None) -> None:
         self.pipeline = pipeline
         self.index = index
+        self.chat = chat if chat is not None and chat_.has_template(getattr(chat, "tokenizer", None)) else None
+        if self.chat is None and chat_.has_template(getattr(pipeline.backend, "tokenizer", None)):
+            self.chat = pipeline.backend
 
     async def run(self, request: ActionRequest, flag: StopFlag) -> ActionResult:
         started = time.perf_counter()
@@ -110,10 +118,43 @@ class ActionRunner:
             text = text.split(stop, 1)[0]
         return text
 
+    async def _ask_chat(self, request: ActionRequest, conversation: list[dict], max_new_tokens: int,
+                        flag: StopFlag) -> str:
+        record = RequestRecord(uri=request.uri, version=request.version, kind="action", mode="chat")
+        record.prompt = chat_.prompt(self.chat.tokenizer, conversation)
+        started = time.perf_counter()
+        try:
+            generation = await self.chat.generate(GenerationRequest(record.prompt, max_new_tokens), flag)
+        finally:
+            record.time("total", time.perf_counter() - started)
+        record.outcome, record.completion = generation.finish, generation.text
+        record.prompt_tokens, record.new_tokens = generation.prompt_tokens, generation.new_tokens
+        self.pipeline.log.finish(record)  # codegen.debug.lastRequests shows chat requests too
+        if generation.finish == "cancelled":
+            raise ActionCancelled()
+        return generation.text
+
     async def _documentation(self, request: ActionRequest, language: str, target: CodeTarget, flag: StopFlag) -> str:
+        if self.chat is not None:
+            code = request.text[target.start:target.end]
+            conversation = chat_.messages("docstring", language, code, kind=target.kind)
+            return holes.clean_documentation(await self._ask_chat(request, conversation, holes.HOLE_TOKENS["docstring"], flag),
+                                             language)
         hole = holes.docstring_hole(language, request.text, target.start, target.body_start, target.indent,
                                     target.body_indent, target.name)
         return holes.clean_documentation(await self._ask(request, hole, flag), language)
+
+    async def _summary(self, request: ActionRequest, language: str, target: CodeTarget, flag: StopFlag) -> str:
+        """Explain's generated part: a definition's documentation, or a comment on a selection."""
+        if target.kind != "selection":
+            return await self._documentation(request, language, target, flag)
+        code = request.text[target.start:target.end]
+        if self.chat is not None:
+            conversation = chat_.messages("explain", language, code)
+            return (await self._ask_chat(request, conversation, holes.HOLE_TOKENS["docstring"], flag)).strip()
+        hole = holes.summary_hole(request.text, target.start, target.end, language)
+        summary = holes.clean_documentation(await self._ask(request, hole, flag), language)
+        return f"These lines {summary}" if summary else ""
 
     async def _docstring(self, request, language, target, flag) -> ActionResult:
         doc = await self._documentation(request, language, target, flag)
@@ -124,7 +165,7 @@ class ActionRunner:
         return ActionResult("docstring", edits=[edit])
 
     async def _explain(self, request, language, target, flag) -> ActionResult:
-        summary = await self._documentation(request, language, target, flag) if target.kind != "selection" else ""
+        summary = await self._summary(request, language, target, flag)
         facts = code_facts(language, request.repo.tree, request.text, target)
         line = request.text.count("\n", 0, target.start)
         callers = (find_callers(self.index, target.name, exclude=(request.path, line))
@@ -134,29 +175,36 @@ class ActionRunner:
         return ActionResult("explain", markdown=markdown)
 
     async def _annotate(self, request, language, target, flag) -> ActionResult:
+        if self.chat is not None:  # an instruct model rewrites the function with its annotations
+            return await self._rewrite(request, language, target, flag, action="annotate")
         edits = []
         for slot in annotation_slots(language, request.repo.tree, request.text, target):
             hole = (holes.return_hole if slot.kind == "return" else holes.annotation_hole)(
                 request.text, slot.offset, language)
             answer = (await self._ask(request, hole, flag)).strip()
             if answer:
-                edits.append(TextEdit(slot.offset, slot.offset, slot.before + answer + slot.after))
+                edits.append(TextEdit(slot.offset, slot.end, slot.before + answer + slot.after))
         if not edits:
             return ActionResult("annotate", error="Add type annotations: no annotation to add")
         return ActionResult("annotate", edits=edits)
 
-    async def _rewrite(self, request, language, target, flag, instruction: str | None = None) -> ActionResult:
+    async def _rewrite(self, request, language, target, flag, instruction: str | None = None,
+                       action: str = "rewrite") -> ActionResult:
         start, end = _whole_lines(request.text, *((request.start, request.end) if request.start != request.end
                                                  else (target.start, target.end)))
         original = request.text[start:end]
+        instruction = instruction or request.instruction or DEFAULT_REWRITE
         tokens = len(self.pipeline.backend.token_starts(original))
-        hole = holes.rewrite_hole(request.text, start, end, instruction or request.instruction or DEFAULT_REWRITE,
-                                  language, tokens)
-        answer = await self._ask(request, hole, flag)
-        indent = original[:len(original) - len(original.lstrip())].split("\n")[-1]
-        replacement = reindent(answer.strip("\n"), indent).rstrip("\n") + "\n"
+        if self.chat is not None:
+            conversation = chat_.messages(action, language, original, instruction=instruction)
+            answer = chat_.reply_code(await self._ask_chat(request, conversation, 2 * tokens + 64, flag))
+        else:
+            answer = await self._ask(request, holes.rewrite_hole(request.text, start, end, instruction, language,
+                                                                 tokens), flag)
         if not answer.strip():
             return ActionResult(request.action, error=f"{TITLES[request.action].rstrip('.')}: the model wrote nothing")
+        indent = original[:len(original) - len(original.lstrip())].split("\n")[-1]
+        replacement = reindent(answer.strip("\n"), indent).rstrip("\n") + "\n"
         return ActionResult(request.action, edits=minimal_edits(request.text, start, end, replacement))
 
     async def _fix(self, request, language, target, flag) -> ActionResult:
@@ -167,9 +215,15 @@ class ActionRunner:
         root = request.root or Path(request.uri.removeprefix("file://")).parent
         test_path = test_file_for(root, request.path, language, target.name)
         start = holes.test_file_start(language, request.path, target.name, _package(root, request.path, language))
-        hole = holes.tests_hole(language, start)
-        answer = await self._ask(request, hole, flag, uri=(root / test_path).as_uri(), path=test_path)
-        content = _longest_clean(language, start, answer, holes.test_file_end(language))
+        if self.chat is not None:
+            code = request.text[target.start:target.end]
+            conversation = chat_.messages("tests", language, code, name=target.name, start=start)
+            reply = chat_.reply_code(await self._ask_chat(request, conversation, 2 * holes.HOLE_TOKENS["tests"], flag))
+            content = _longest_clean(language, "", reply, "\n")
+        else:
+            hole = holes.tests_hole(language, start)
+            answer = await self._ask(request, hole, flag, uri=(root / test_path).as_uri(), path=test_path)
+            content = _longest_clean(language, start, answer, holes.test_file_end(language))
         if content is None:
             return ActionResult("tests", error="Generate tests: the model wrote no test that parses")
         return ActionResult("tests", new_file=(test_path, content))

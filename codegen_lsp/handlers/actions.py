@@ -102,7 +102,7 @@ async def run_action(ls: CodegenServer, action: str, uri: str, start: tuple[int,
     flag = StopFlag()
     watcher = asyncio.ensure_future(_watch_cancel(ls, token, flag))
     try:
-        result = await ActionRunner(pipeline, ls.index).run(request, flag)
+        result = await ActionRunner(pipeline, ls.index, await ls.chat_backend()).run(request, flag)
     except ActionCancelled:
         result = ActionResult(action, error=f"{TITLES[action].rstrip('.')}: cancelled")
     finally:
@@ -158,10 +158,21 @@ def _command(action: str):
         if action == "explain":
             return {**await _show_explanation(ls, document, result), "seconds": round(result.seconds, 2)}
         edit = _workspace_edit(ls, document, result)
-        applied = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=TITLES[action]))
-        return {"applied": applied.applied, "reason": applied.failure_reason, "seconds": round(result.seconds, 2),
-                "edit": get_converter().unstructure(edit)}
+        out = {"seconds": round(result.seconds, 2), "edit": get_converter().unstructure(edit)}
+        return {**out, **await _apply(ls, edit, TITLES[action])}
     return run
+
+
+async def _apply(ls: CodegenServer, edit: types.WorkspaceEdit, label: str) -> dict:
+    """Ask the editor to apply `edit`; a client that cannot gets it back in the command's result."""
+    workspace = ls.client_capabilities.workspace
+    if workspace is None or not workspace.apply_edit:
+        return {"applied": False, "reason": "the client does not apply edits (workspace/applyEdit)"}
+    try:
+        answer = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=label))
+    except Exception as exc:  # a client that claimed the capability but failed: the edit is in the result
+        return {"applied": False, "reason": f"workspace/applyEdit failed: {exc}"}
+    return {"applied": answer.applied, "reason": answer.failure_reason}
 
 
 async def _show_explanation(ls: CodegenServer, document: Document, result: ActionResult) -> dict:
