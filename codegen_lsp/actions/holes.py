@@ -75,13 +75,32 @@ def summary_hole(text: str, start: int, end: int, language: str) -> Hole:
 
 def annotation_hole(text: str, after_name: int, language: str) -> Hole:
     """A parameter's type: `name: <hole>` (Python and TypeScript write it the same way)."""
-    return insert(text, after_name, ": ", "", HOLE_TOKENS["annotation"], (",", ")", "=", "\n"))
+    return insert(text, after_name, ": ", "", HOLE_TOKENS["annotation"], ("\n",))
 
 
 def return_hole(text: str, after_parameters: int, language: str) -> Hole:
     arrow = " -> " if language == "python" else ": "
-    stop = (":", "\n") if language == "python" else ("{", "\n", "=>")
-    return insert(text, after_parameters, arrow, "", HOLE_TOKENS["return"], stop)
+    return insert(text, after_parameters, arrow, "", HOLE_TOKENS["return"], ("\n",))
+
+
+_OPENING, _CLOSING = "([{<", ")]}>"
+
+
+def type_expression(answer: str, language: str) -> str:
+    """The type at the start of the model's answer: up to the first `,` `)` `=` `:` `{` outside
+    brackets (the separators a generic type like `dict[str, int]` keeps inside). "" when its
+    brackets do not balance."""
+    depth = 0
+    for i, char in enumerate(answer):
+        if char in _OPENING and (char != "<" or language != "python"):
+            depth += 1
+        elif char in _CLOSING and (char != ">" or language != "python"):
+            if depth == 0:
+                return answer[:i].strip()
+            depth -= 1
+        elif depth == 0 and (char in ",=:{" or answer.startswith("=>", i)):
+            return answer[:i].strip()
+    return answer.strip() if depth == 0 else ""
 
 
 def rewrite_hole(text: str, start: int, end: int, instruction: str, language: str, selection_tokens: int) -> Hole:

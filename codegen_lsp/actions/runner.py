@@ -181,9 +181,10 @@ class ActionRunner:
         for slot in annotation_slots(language, request.repo.tree, request.text, target):
             hole = (holes.return_hole if slot.kind == "return" else holes.annotation_hole)(
                 request.text, slot.offset, language)
-            answer = (await self._ask(request, hole, flag)).strip()
-            if answer:
-                edits.append(TextEdit(slot.offset, slot.end, slot.before + answer + slot.after))
+            answer = holes.type_expression(await self._ask(request, hole, flag), language)
+            edit = TextEdit(slot.offset, slot.end, slot.before + answer + slot.after)
+            if answer and check_edits(language, request.text, [edit]).ok:  # a type that does not parse is left out
+                edits.append(edit)
         if not edits:
             return ActionResult("annotate", error="Add type annotations: no annotation to add")
         return ActionResult("annotate", edits=edits)
