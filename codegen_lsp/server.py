@@ -175,7 +175,7 @@ class CodegenServer(LanguageServer):
             if choice.path is not None and not problem:
                 try:
                     identity = await backend.prepare_adapter(str(choice.path))
-                except BackendError as exc:
+                except (BackendError, OSError) as exc:  # unreadable weights are a problem too
                     problem = str(exc)
                 else:
                     if self.adapters.get(folder) != str(choice.path):
