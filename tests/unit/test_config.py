@@ -4,6 +4,7 @@ import math
 import pytest
 
 from codegen_lsp.config import (
+    ActionsConfig,
     CacheConfig,
     IndexConfig,
     CompletionConfig,
@@ -193,12 +194,12 @@ def test_settings_schema_lists_every_field_with_its_default():
     schema = settings_schema()
     expected = {}
     for section, cls in (("model", ModelConfig), ("completion", CompletionConfig), ("cache", CacheConfig),
-                         ("index", IndexConfig), ("log", LogConfig)):
+                         ("index", IndexConfig), ("log", LogConfig), ("actions", ActionsConfig)):
         instance = cls()
         for f in dataclasses.fields(cls):
             expected[f"codegen.{section}.{camel(f.name)}"] = getattr(instance, f.name)
     assert {key: entry["default"] for key, entry in schema.items()} == expected
-    assert len(schema) == 31
+    assert len(schema) == 32
     assert schema["codegen.completion.debounceMs"]["default"] == 30
     assert schema["codegen.completion.stop"]["default"] == []
     assert schema["codegen.model.fimFormat"]["default"] == "auto"
