@@ -218,7 +218,7 @@ class CompletionPipeline:
         budget = max(0, min(self.config.prompt_tokens, window_budget))
         line = request.line if request.line is not None else prefix.count("\n")
         window = fit_window(prefix, suffix, budget, self.config.suffix_share, self.token_starts, line)
-        assembly = self._repo_context(request, window.prefix, budget, record)
+        assembly = self.repo_context(request, window.prefix, budget, record)
         if assembly.tokens:  # refit the first window's text, not the whole file, to the budget left
             window = fit_window(window.prefix, window.suffix, budget - assembly.tokens, self.config.suffix_share,
                                 self.token_starts, line)
@@ -241,7 +241,7 @@ class CompletionPipeline:
             temperature=self.config.temperature, top_p=self.config.top_p, session=request.uri, heal=heal,
             adapter=request.adapter)
 
-    def _repo_context(self, request: CompletionRequest, window_prefix: str, budget: int,
+    def repo_context(self, request: CompletionRequest, window_prefix: str, budget: int,
                       record: RequestRecord) -> Assembly:
         """Repository context within its share of `budget`; empty when off or outside a workspace.
 

@@ -8,6 +8,7 @@ the first fenced code block when there is one, else the whole reply.
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 SYSTEM = ("You are a senior software engineer helping in a code editor. Answer with exactly what is asked, "
           "nothing before or after it.")
@@ -30,11 +31,14 @@ def has_template(tokenizer) -> bool:
 
 
 def messages(action: str, language: str, code: str, *, kind: str = "function", name: str = "",
-             instruction: str = "", start: str = "") -> list[dict]:
+             instruction: str = "", start: str = "", context: Sequence[tuple[str, str]] = ()) -> list[dict]:
+    """The conversation for one action; `context`: (path, text) of other files, as completions get them."""
     ask = ASKS["rewrite" if action == "fix" else action].format(language=language, kind=kind, name=name,
                                                                  instruction=instruction, start=start.rstrip())
+    shown = "".join(f"`{path}`:\n```\n{text.rstrip()}\n```\n\n" for path, text in context)
+    preamble = f"From other files of the repository:\n\n{shown}" if shown else ""
     return [{"role": "system", "content": SYSTEM},
-            {"role": "user", "content": f"{ask}\n\n```{language}\n{code.rstrip()}\n```"}]
+            {"role": "user", "content": f"{preamble}{ask}\n\n```{language}\n{code.rstrip()}\n```"}]
 
 
 def prompt(tokenizer, conversation: list[dict]) -> str:

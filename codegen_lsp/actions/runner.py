@@ -118,6 +118,17 @@ class ActionRunner:
             text = text.split(stop, 1)[0]
         return text
 
+    def _context(self, request: ActionRequest, code: str) -> list[tuple[str, str]]:
+        """Other files' definitions and snippets for a chat prompt: the completions' own assembly."""
+        if request.repo is None:
+            return []
+        completion_request = CompletionRequest(uri=request.uri, version=request.version, text=request.text,
+                                               offset=request.start, language_id=request.language, kind="action",
+                                               invoked=True, repo=request.repo)
+        record = RequestRecord(uri=request.uri, version=request.version, kind="action")
+        budget = 2 * self.pipeline.config.context_tokens
+        return self.pipeline.repo_context(completion_request, code, budget, record).files
+
     async def _ask_chat(self, request: ActionRequest, conversation: list[dict], max_new_tokens: int,
                         flag: StopFlag) -> str:
         record = RequestRecord(uri=request.uri, version=request.version, kind="action", mode="chat")
@@ -137,7 +148,8 @@ class ActionRunner:
     async def _documentation(self, request: ActionRequest, language: str, target: CodeTarget, flag: StopFlag) -> str:
         if self.chat is not None:
             code = request.text[target.start:target.end]
-            conversation = chat_.messages("docstring", language, code, kind=target.kind)
+            conversation = chat_.messages("docstring", language, code, kind=target.kind,
+                                          context=self._context(request, code))
             return holes.clean_documentation(await self._ask_chat(request, conversation, holes.HOLE_TOKENS["docstring"], flag),
                                              language)
         hole = holes.docstring_hole(language, request.text, target.start, target.body_start, target.indent,
@@ -150,7 +162,7 @@ class ActionRunner:
             return await self._documentation(request, language, target, flag)
         code = request.text[target.start:target.end]
         if self.chat is not None:
-            conversation = chat_.messages("explain", language, code)
+            conversation = chat_.messages("explain", language, code, context=self._context(request, code))
             return (await self._ask_chat(request, conversation, holes.HOLE_TOKENS["docstring"], flag)).strip()
         hole = holes.summary_hole(request.text, target.start, target.end, language)
         summary = holes.clean_documentation(await self._ask(request, hole, flag), language)
@@ -197,7 +209,8 @@ class ActionRunner:
         instruction = instruction or request.instruction or DEFAULT_REWRITE
         tokens = len(self.pipeline.backend.token_starts(original))
         if self.chat is not None:
-            conversation = chat_.messages(action, language, original, instruction=instruction)
+            conversation = chat_.messages(action, language, original, instruction=instruction,
+                                          context=self._context(request, original))
             answer = chat_.reply_code(await self._ask_chat(request, conversation, 2 * tokens + 64, flag))
         else:
             answer = await self._ask(request, holes.rewrite_hole(request.text, start, end, instruction, language,
@@ -218,7 +231,8 @@ class ActionRunner:
         start = holes.test_file_start(language, request.path, target.name, _package(root, request.path, language))
         if self.chat is not None:
             code = request.text[target.start:target.end]
-            conversation = chat_.messages("tests", language, code, name=target.name, start=start)
+            conversation = chat_.messages("tests", language, code, name=target.name, start=start,
+                                          context=self._context(request, code))
             reply = chat_.reply_code(await self._ask_chat(request, conversation, 2 * holes.HOLE_TOKENS["tests"], flag))
             content = _longest_clean(language, "", reply, "\n")
         else:

@@ -108,13 +108,18 @@ async def test_annotations_and_tests_for_a_python_function(editor, workspace):
             assert not Document(create.uri, "python", 1, content).tree.root_node.has_error
 
 
+async def wait_for_index(client) -> None:
+    for _ in range(600):
+        if any(m.message.startswith("indexed ") for m in client.log_messages):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the workspace was not indexed")
+
+
 async def test_explain_lists_callers_from_another_file_and_shows_a_document(workspace):
     path, text, _, _ = SOURCES["python"]
     async with lsp_server("visual_studio_code", None, OPTIONS, root=workspace) as client:
-        for _ in range(600):  # the index must know app/main.py
-            if any(m.message.startswith("indexed ") for m in client.log_messages):
-                break
-            await asyncio.sleep(0.1)
+        await wait_for_index(client)  # the index must know app/main.py
         uri = (workspace / path).as_uri()
         Editor(client, uri, text)
         selection = {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 25}}
@@ -179,19 +184,43 @@ async def test_a_chat_model_gets_the_action_as_messages_through_its_template(fit
     path, text, (line, character), _ = SOURCES["python"]
     options = {**OPTIONS, "actions": {"chatModel": str(chat_model)}}
     async with lsp_server("visual_studio_code", fitted_model, options, root=root) as client:
-        uri = (root / path).as_uri()
-        Editor(client, uri, text)
+        await wait_for_index(client)
+        uri = (root / "app" / "main.py").as_uri()
+        Editor(client, uri, CALLER)
         result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
-            command="codegen.docstring", arguments=[uri, {"line": line, "character": character}]))
+            command="codegen.docstring", arguments=[uri, {"line": 4, "character": 8}]))
         records = (await client.workspace_execute_command_async(types.ExecuteCommandParams(
             command="codegen.debug.lastRequests", arguments=[1])))["requests"]
         assert records[-1]["mode"] == "chat" and records[-1]["kind"] == "action"
-        assert records[-1]["prompt"].startswith("<|cg_file_sep|>system\nYou are a senior software engineer")
-        assert "Write the documentation for this python function" in records[-1]["prompt"]
+        prompt = records[-1]["prompt"]
+        assert prompt.startswith("<|cg_file_sep|>system\nYou are a senior software engineer")
+        # The same repository context as completions: the called function's signature from its file.
+        assert "From other files of the repository:\n\n`geometry/shapes.py`:\n```\ndef area(width, height): ...\n```" in prompt
+        assert "Write the documentation for this python function" in prompt
         assert records[-1]["prompt"].endswith("<|cg_file_sep|>assistant\n")
         # The tiny model's words may be empty; when there are some, the client (no applyEdit handler
         # in this test client) gets the edit back instead of the server failing.
         assert result.get("error") or (result["applied"] is False and result["edit"]["documentChanges"])
+
+
+@pytest.mark.parametrize("language", list(SOURCES))
+async def test_the_docstring_command_applies_its_edit_in_each_language(workspace, language):
+    path, text, (line, character), marker = SOURCES[language]
+    async with lsp_server("neovim", None, OPTIONS, root=workspace) as client:
+        applied_edits = []
+
+        @client.feature(types.WORKSPACE_APPLY_EDIT)
+        def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+            applied_edits.append(params)
+            return types.ApplyWorkspaceEditResult(applied=True)
+
+        uri = (workspace / path).as_uri()
+        Editor(client, uri, text, language)
+        result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command="codegen.docstring", arguments=[uri, {"line": line, "character": character}]))
+        assert result["applied"] is True, result
+        new_text = applied(Document(uri, language, 1, text), applied_edits[-1].edit)
+        assert marker in new_text and not Document(uri, language, 2, new_text).tree.root_node.has_error
 
 
 async def test_fix_with_ai_is_listed_per_diagnostic_and_commands_apply_their_edits(workspace):
