@@ -18,7 +18,7 @@ from ..logs import RequestRecord
 from ..context.languages import normalise
 from . import chat as chat_
 from . import holes
-from .edits import TextEdit, check_edits, doc_comment, docstring_edit, minimal_edits, reindent, test_file_for
+from .edits import TextEdit, check_edits, docstring_edit, minimal_edits, reindent, test_file_for
 from .explain import explain_markdown
 from .slots import annotation_slots
 from .targets import CodeTarget, code_facts, find_callers, target_at
