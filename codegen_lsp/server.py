@@ -24,7 +24,7 @@ from .documents import Document, DocumentStore
 from .engine import build_pipeline
 from .logs import RequestLog, RequestRecord, setup_file_log
 from .lsp_convert import encoding_name, lsp_message_type
-from .prompts.fim import FimTokenError
+from .prompts.fim import NO_FIM, FimTokenError
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,8 @@ class CodegenServer(LanguageServer):
             return None
         if self._chat is None or self._chat[0] != path:
             try:
-                backend = await asyncio.to_thread(LocalBackend, Path(path).expanduser(),
+                # FIM tokens do not matter here: an instruct model without them only chats.
+                backend = await asyncio.to_thread(LocalBackend, Path(path).expanduser(), fim_format=NO_FIM.name,
                                                   device=self.config.model.device, dtype=self.config.model.dtype)
             except (BackendError, FimTokenError, OSError) as exc:
                 backend = None

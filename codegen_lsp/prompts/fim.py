@@ -181,6 +181,10 @@ CODELLAMA = FimFormat(
 
 FORMATS: dict[str, FimFormat] = {f.name: f for f in (CODEGEN, QWEN, STARCODER, DEEPSEEK, CODELLAMA)}
 
+# A model that only chats (an instruct model without FIM tokens, serving the code actions through
+# its chat template): no FIM prompt is ever built for it, and none of these empty tokens is checked.
+NO_FIM = FimFormat(name="none", prefix="", suffix="", middle="", end_of_text="")
+
 
 class Vocabulary(Protocol):
     """The part of a tokenizer the registry needs (a transformers tokenizer has it)."""
@@ -214,6 +218,8 @@ def resolve_format(name: str, tokenizer: Vocabulary) -> FimFormat:
     Raises FimTokenError naming the offending token when one of the format's tokens
     is not a single id: such a prompt would be split into pieces the model never saw.
     """
+    if name == NO_FIM.name:
+        return NO_FIM
     if name == "auto":
         fmt = detect_format(tokenizer)
         if fmt is None:

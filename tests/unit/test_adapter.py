@@ -103,3 +103,10 @@ def test_an_adapter_retrained_in_place_replaces_the_old_one(fitted_model, tmp_pa
     reference = LocalBackend(fitted_model, device="cpu", adapter=str(tmp_path / "a"))
     prompt = backend.fim.prompt("def add(a, b):\n", "\n")
     assert generate_with(backend, prompt, str(tmp_path / "a")) == generate(reference, prompt)
+
+
+def test_a_chat_only_backend_needs_no_fim_tokens(fitted_model):
+    backend = LocalBackend(fitted_model, device="cpu", fim_format="none")
+    assert backend.fim.name == "none" and backend.special_tokens == ()
+    text = generate(backend, "def add(a, b):\n    return")
+    assert isinstance(text, str)
