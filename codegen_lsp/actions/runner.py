@@ -8,6 +8,7 @@ message and never proposed.
 from __future__ import annotations
 
 import time
+from urllib.parse import unquote, urlparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,7 +227,7 @@ class ActionRunner:
         return await self._rewrite(request, language, target, flag, f"Fix: {message}")
 
     async def _tests(self, request, language, target, flag) -> ActionResult:
-        root = request.root or Path(request.uri.removeprefix("file://")).parent
+        root = request.root or Path(unquote(urlparse(request.uri).path)).parent  # outside any workspace folder
         test_path = test_file_for(root, request.path, language, target.name)
         start = holes.test_file_start(language, request.path, target.name, _package(root, request.path, language))
         if self.chat is not None:
