@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from codegen_lsp.adapters import MANIFEST as ADAPTER_MANIFEST, REGISTRY
-from codegen_lsp.backends.local import LocalBackend, folder_fingerprint
+from codegen_lsp.backends.local import LocalBackend, folder_fingerprint, serving_format
 
 from .collect import Collection, collect
 from .evaluate import make_tasks, model_answers, score, token_stream, windowed
@@ -93,8 +93,10 @@ def run(options: TrainOptions, progress: Progress | None = None) -> dict:
 
 def prepare_data(options: TrainOptions) -> tuple[Collection, object, int]:
     """The repositories' files, split, and the packed training rows; the number of steps."""
-    base = LocalBackend(options.base, device="cpu", dtype="float32")  # the tokenizer and FIM format it serves with
-    base.close()
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(options.base, trust_remote_code=False, local_files_only=True)
+    fim = serving_format(options.base, tokenizer)  # the prompts the server will send this model
     collection = collect(list(options.paths), heldout_fraction=options.heldout_fraction)
     print(collection.report(), flush=True)
     if not collection.train() or not collection.heldout():
@@ -102,7 +104,7 @@ def prepare_data(options: TrainOptions) -> tuple[Collection, object, int]:
                          "(see the counts above)")
     # Each pass over the files cuts new holes, so the data holds as many passes as training makes.
     passes = max(1, math.ceil(options.recipe.epochs))
-    data = build_dataset(base.fim, base.tokenizer, [(f.repo, f.path, f.language, f.text) for f in collection.train()],
+    data = build_dataset(fim, tokenizer, [(f.repo, f.path, f.language, f.text) for f in collection.train()],
                          options.recipe.seq_len, options.mix, options.recipe.seed, epochs=passes)
     steps = options.recipe.steps_for(math.ceil(len(data.rows) / passes))
     print(f"data: {data.stats.samples} samples ({data.stats.node_holes} holes on syntax nodes), "

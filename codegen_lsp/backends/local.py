@@ -74,6 +74,12 @@ def folder_fingerprint(folder: Path, pattern: str, *, content: bool) -> str:
     return digest.hexdigest()[:16]
 
 
+def serving_format(folder: Path, tokenizer, fim_format: str = "auto") -> FimFormat:
+    """The FIM format prompts for the model in `folder` are built with, its declared order included:
+    what the server sends, and so what fine-tuning must train on."""
+    return declared_order(folder, resolve_format(fim_format, tokenizer))
+
+
 class KVSessions:
     """The KV cache of each document's last prompt, so the next one reuses its common prefix."""
 
@@ -153,7 +159,7 @@ class LocalBackend:
                 folder, dtype=self.dtype, trust_remote_code=False, local_files_only=True, use_safetensors=True)
         except (OSError, ValueError, KeyError, SafetensorError) as exc:
             raise BackendError(f"cannot load the model at {folder}: {exc}") from exc
-        self.fim: FimFormat = declared_order(folder, resolve_format(fim_format, self.tokenizer))
+        self.fim: FimFormat = serving_format(folder, self.tokenizer, fim_format)
         self.model_id = f"{folder.name}:{folder_fingerprint(folder, '*.safetensors', content=False)}"
         self.adapter_hash = ""
         if adapter:
