@@ -188,6 +188,11 @@ class CodegenServer(LanguageServer):
                 self.tell_user("warning", f"codegen-lsp: the adapter for {folder.name} is not used, completions "
                                           f"there come from the base model: {problem}")
 
+    def folder_for(self, uri: str) -> Path | None:
+        """The innermost workspace folder holding the document `uri`."""
+        path = to_fs_path(uri)
+        return folder_of(Path(path).resolve(), self.folders) if path else None
+
     def adapter_for(self, uri: str) -> str:
         path = to_fs_path(uri)
         folder = folder_of(Path(path).resolve(), list(self.adapters)) if path else None

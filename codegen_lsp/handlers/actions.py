@@ -18,7 +18,6 @@ from pygls.uris import to_fs_path
 
 from ..actions.runner import ACTIONS, TITLES, ActionCancelled, ActionRequest, ActionResult, ActionRunner, available
 from ..actions.targets import target_at
-from ..adapters import folder_of
 from ..backends.base import StopFlag
 from ..context.languages import normalise
 from ..documents import Document
@@ -92,12 +91,10 @@ async def run_action(ls: CodegenServer, action: str, uri: str, start: tuple[int,
     if pipeline is None:
         return ActionResult(action, error=f"no model: {ls.load_error}"), None
     snapshot = Document(uri, document.language_id, document.version, document.text)  # edits refer to this text
-    path = to_fs_path(uri)
-    root = folder_of(Path(path).resolve(), ls.folders) if path else None
     repo = ls.repo_inputs(document)
     request = ActionRequest(action, uri, repo.path, document.language_id, snapshot.text, snapshot.version,
                             snapshot.offset_at(*start, ls.encoding), snapshot.offset_at(*end, ls.encoding),
-                            instruction, repo, root)
+                            instruction, repo, _files_root(ls, uri))
     token = await ls.begin_progress(f"codegen-lsp: {TITLES[action].rstrip('.')}", cancellable=True)
     flag = StopFlag()
     watcher = asyncio.ensure_future(_watch_cancel(ls, token, flag))
@@ -120,11 +117,17 @@ async def _watch_cancel(ls: CodegenServer, token: str | None, flag: StopFlag) ->
         await asyncio.sleep(0.05)
 
 
+def _files_root(ls: CodegenServer, uri: str) -> Path | None:
+    """What an action's new files are relative to: the document's workspace folder, else its own."""
+    path = to_fs_path(uri)
+    return (ls.folder_for(uri) or Path(path).parent) if path else None
+
+
 def _workspace_edit(ls: CodegenServer, document: Document, result: ActionResult) -> types.WorkspaceEdit:
     new_file = None
-    if result.new_file is not None:
+    root = _files_root(ls, document.uri)
+    if result.new_file is not None and root is not None:
         path, content = result.new_file
-        root = folder_of(Path(to_fs_path(document.uri)).resolve(), ls.folders) or Path(to_fs_path(document.uri)).parent
         new_file = ((root / path).as_uri(), content)
     return lsp_workspace_edit(document, result.edits, ls.encoding, new_file)
 
@@ -177,8 +180,7 @@ async def _apply(ls: CodegenServer, edit: types.WorkspaceEdit, label: str) -> di
 
 async def _show_explanation(ls: CodegenServer, document: Document, result: ActionResult) -> dict:
     """Write the Markdown under .codegen/explain/ and show it (a message where documents cannot be shown)."""
-    path = to_fs_path(document.uri)
-    root = folder_of(Path(path).resolve(), ls.folders) if path else None
+    root = ls.folder_for(document.uri)
     out: dict = {"markdown": result.markdown}
     if root is not None:
         title = re.sub(r"[^\w.-]+", "-", result.markdown.split("\n", 1)[0].lstrip("# ").split(" (")[0]).strip("-")
