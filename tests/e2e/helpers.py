@@ -77,3 +77,30 @@ async def last_requests(client: LanguageClient, n: int | None = None) -> dict:
 
 def file_uri(name: str) -> str:
     return f"file:///workspace/{name}"
+
+
+async def wait_for_log(client: LanguageClient, start: str, timeout: float = 120.0) -> str:
+    """The first window/logMessage starting with `start`, waiting for it up to `timeout` seconds."""
+    for _ in range(int(timeout * 10)):
+        for message in client.log_messages:
+            if message.message.startswith(start):
+                return message.message
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {start!r} log line; got {[m.message for m in client.log_messages]}")
+
+
+async def wait_for_index(client: LanguageClient, timeout: float = 60.0) -> str:
+    return await wait_for_log(client, "indexed ", timeout)
+
+
+def accept_edits(client: LanguageClient) -> list[types.ApplyWorkspaceEditParams]:
+    """Make the client apply every workspace/applyEdit it is sent; the list fills with them."""
+    applied: list[types.ApplyWorkspaceEditParams] = []
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        applied.append(params)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    return applied
+

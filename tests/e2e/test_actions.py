@@ -12,7 +12,7 @@ from lsprotocol import types
 
 from codegen_lsp.actions.edits import TextEdit, apply
 from codegen_lsp.documents import Document
-from tests.e2e.helpers import Editor, lsp_server
+from tests.e2e.helpers import Editor, accept_edits, lsp_server, wait_for_index
 
 SOURCES = {
     "python": ("geometry/shapes.py", "def area(width, height):\n    return width * height\n", (1, 8), '"""'),
@@ -108,14 +108,6 @@ async def test_annotations_and_tests_for_a_python_function(editor, workspace):
             assert not Document(create.uri, "python", 1, content).tree.root_node.has_error
 
 
-async def wait_for_index(client) -> None:
-    for _ in range(600):
-        if any(m.message.startswith("indexed ") for m in client.log_messages):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the workspace was not indexed")
-
-
 async def test_explain_lists_callers_from_another_file_and_shows_a_document(workspace):
     path, text, _, _ = SOURCES["python"]
     async with lsp_server("visual_studio_code", None, OPTIONS, root=workspace) as client:
@@ -207,13 +199,7 @@ async def test_a_chat_model_gets_the_action_as_messages_through_its_template(fit
 async def test_the_docstring_command_applies_its_edit_in_each_language(workspace, language):
     path, text, (line, character), marker = SOURCES[language]
     async with lsp_server("neovim", None, OPTIONS, root=workspace) as client:
-        applied_edits = []
-
-        @client.feature(types.WORKSPACE_APPLY_EDIT)
-        def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
-            applied_edits.append(params)
-            return types.ApplyWorkspaceEditResult(applied=True)
-
+        applied_edits = accept_edits(client)
         uri = (workspace / path).as_uri()
         Editor(client, uri, text, language)
         result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
@@ -226,13 +212,7 @@ async def test_the_docstring_command_applies_its_edit_in_each_language(workspace
 async def test_fix_with_ai_is_listed_per_diagnostic_and_commands_apply_their_edits(workspace):
     path, text, (line, character), _ = SOURCES["python"]
     async with lsp_server("visual_studio_code", None, OPTIONS, root=workspace) as client:
-        applied_edits = []
-
-        @client.feature(types.WORKSPACE_APPLY_EDIT)
-        def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
-            applied_edits.append(params)
-            return types.ApplyWorkspaceEditResult(applied=True)
-
+        applied_edits = accept_edits(client)
         uri = (workspace / path).as_uri()
         Editor(client, uri, text)
         diagnostic = types.Diagnostic(range=types.Range(start=position(1, 4), end=position(1, 25)),

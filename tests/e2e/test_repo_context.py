@@ -3,11 +3,10 @@ planted secrets never reach a prompt, the cache or a log."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
-from tests.e2e.helpers import Editor, last_requests, lsp_server
+from tests.e2e.helpers import Editor, last_requests, lsp_server, wait_for_index
 
 SHAPES = '''"""Plane shapes."""
 
@@ -36,15 +35,6 @@ def make_workspace(root: Path) -> Path:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(f"API_KEY = '{marker}'\ndef leaked_{marker[7:12].lower().replace('-', '_')}(): pass\n")
     return root
-
-
-async def wait_for_index(client, timeout: float = 60.0) -> str:
-    for _ in range(int(timeout * 10)):
-        for message in client.log_messages:
-            if message.message.startswith("indexed "):
-                return message.message
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no 'indexed' log line; got {[m.message for m in client.log_messages]}")
 
 
 async def test_cross_file_signature_reaches_the_prompt(editor, fitted_model, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from lsprotocol import types
 
 from codegen_lsp.backends.local import folder_fingerprint
-from tests.e2e.helpers import Editor, last_requests, lsp_server
+from tests.e2e.helpers import Editor, last_requests, lsp_server, wait_for_log
 
 SHAPES = ["Circle", "Square", "Triangle", "Hexagon", "Ellipse", "Polygon", "Star", "Ring", "Arc", "Sector", "Kite",
           "Rhombus", "Trapezoid", "Oval"]
@@ -123,15 +123,6 @@ def test_dry_run_estimates_and_trains_nothing(fitted_model, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert "dry run: 30 steps" in run.stdout and "minutes" in run.stdout
     assert not (repo / ".codegen" / "adapter" / "adapter_model.safetensors").exists()
-
-
-async def wait_for_log(client, start: str, timeout: float = 120.0) -> str:
-    for _ in range(int(timeout * 10)):
-        for message in client.log_messages:
-            if message.message.startswith(start):
-                return message.message
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no {start!r} log line; got {[m.message for m in client.log_messages]}")
 
 
 async def test_the_server_serves_the_workspace_adapter(editor, trained, fitted_model):
