@@ -194,6 +194,8 @@ class CodegenServer(LanguageServer):
         return folder_of(Path(path).resolve(), self.folders) if path else None
 
     def adapter_for(self, uri: str) -> str:
+        if not self.adapters:
+            return ""  # asked on every completion: no path resolution when no folder has an adapter
         path = to_fs_path(uri)
         folder = folder_of(Path(path).resolve(), list(self.adapters)) if path else None
         return self.adapters.get(folder, "") if folder is not None else ""

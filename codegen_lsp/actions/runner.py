@@ -7,6 +7,7 @@ message and never proposed.
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import unquote, urlparse
 from dataclasses import dataclass, field
@@ -272,8 +273,6 @@ def _longest_clean(language: str, start: str, answer: str, end: str) -> str | No
 
 def _package(root: Path, relative_path: str, language: str) -> str:
     """Go: the package clause of the file under test; Rust: the crate's name from Cargo.toml."""
-    import re
-
     if language == "go":
         try:
             match = re.search(r"^package\s+(\w+)", (root / relative_path).read_text(errors="replace"), re.M)
