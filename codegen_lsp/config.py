@@ -174,14 +174,27 @@ def _check_value(value: Any, hint: Any, checks: Any) -> str | None:
 
 
 def settings_schema() -> dict[str, dict]:
-    """Flat `codegen.*` settings with type, default and description, for editor manifests."""
+    """Flat `codegen.*` settings as JSON-schema properties (type, default, description, enum,
+    bounds): VS Code's `contributes.configuration` is generated from this."""
     out: dict[str, dict] = {}
     sections = typing.get_type_hints(Config)
     for section in dataclasses.fields(Config):
+        hints = typing.get_type_hints(sections[section.name])
         for f in dataclasses.fields(sections[section.name]):
             default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            out[f"codegen.{section.name}.{camel(f.name)}"] = {
-                "default": default,
-                "description": f.metadata.get("help", ""),
-            }
+            entry = {**_json_type(hints[f.name]), "default": default, "description": f.metadata.get("help", "")}
+            bounds = {"minimum": f.metadata.get("min"), "maximum": f.metadata.get("max")}
+            out[f"codegen.{section.name}.{camel(f.name)}"] = {**entry, **{k: v for k, v in bounds.items() if v is not None}}
     return out
+
+
+def _json_type(hint: Any) -> dict:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return {"type": "string", "enum": list(args)}
+    if origin in (typing.Union, types.UnionType):
+        inner = _json_type(next(a for a in args if a is not type(None)))
+        return {**inner, "type": [inner["type"], "null"]}
+    if origin is list:
+        return {"type": "array", "items": {"type": "string"}}
+    return {"type": {bool: "boolean", int: "integer", float: "number", str: "string"}[hint]}

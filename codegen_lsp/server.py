@@ -108,6 +108,13 @@ class CodegenServer(LanguageServer):
         finally:
             self.end_progress(token)
 
+    @property
+    def model_state(self) -> str:
+        """"loading" (or not yet started), "ready" or "error", for status displays."""
+        if self.pipeline is not None:
+            return "ready"
+        return "error" if self.load_error is not None else "loading"
+
     async def completion_pipeline(self) -> CompletionPipeline | None:
         """The pipeline, once the model is loaded; None when loading failed."""
         if self._loading is None:

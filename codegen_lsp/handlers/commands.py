@@ -1,10 +1,33 @@
-"""Commands: codegen.debug.lastRequests shows what the model was asked and what came of it."""
+"""Commands for the editors' status displays: codegen.status (model, adapter, last latency)
+and codegen.debug.lastRequests (what the model was asked and what came of it)."""
 
 from __future__ import annotations
 
+from .. import __version__
 from ..server import CodegenServer
 
 LAST_REQUESTS = "codegen.debug.lastRequests"
+STATUS = "codegen.status"
+
+
+def status(ls: CodegenServer, *args) -> dict:
+    """Argument: optional document URI, whose workspace folder's adapter is reported.
+    Cheap (no model call): the VS Code status bar asks after every completion."""
+    pipeline = ls.pipeline
+    backend = pipeline.backend if pipeline else None
+    uri = args[0] if args and isinstance(args[0], str) else None
+    completions = [r for r in ls.requests.last() if r.kind in ("inline", "list") and "total" in r.timings_ms]
+    return {
+        "state": ls.model_state,
+        "model": backend.model_id if backend else None,
+        "device": str(getattr(backend, "device", "")) or None,
+        "fimFormat": backend.fim.name if backend else None,
+        "adapter": ls.adapter_for(uri) if uri else "",
+        "lastLatencyMs": completions[-1].timings_ms["total"] if completions else None,
+        "loadError": ls.load_error,
+        "completionsEnabled": ls.config.completion.enabled,
+        "version": __version__,
+    }
 
 
 def last_requests(ls: CodegenServer, *args) -> dict:
@@ -23,4 +46,5 @@ def last_requests(ls: CodegenServer, *args) -> dict:
 
 
 def register(ls: CodegenServer) -> None:
+    ls.command(STATUS)(status)
     ls.command(LAST_REQUESTS)(last_requests)

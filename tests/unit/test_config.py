@@ -215,3 +215,25 @@ def test_every_schema_key_round_trips_through_parse_config():
     config, warnings = parse_config({"codegen": raw})
     assert warnings == []
     assert config == Config()
+
+
+def test_settings_schema_types_accept_their_defaults_and_parse_config_agrees():
+    json_types = {"boolean": bool, "integer": int, "number": (int, float), "string": str, "array": list,
+                  "null": type(None)}
+    schema = settings_schema()
+    for key, entry in schema.items():
+        allowed = entry["type"] if isinstance(entry["type"], list) else [entry["type"]]
+        assert isinstance(entry["default"], tuple(json_types[t] for t in allowed)), key
+        if "enum" in entry:
+            assert entry["default"] in entry["enum"]
+            _, section, name = key.split(".")
+            _, warnings = parse_config({section: {name: "not-" + entry["enum"][0]}})
+            assert len(warnings) == 1, key
+    assert schema["codegen.model.device"]["enum"] == ["auto", "cpu", "cuda", "mps"]
+    assert schema["codegen.completion.suffixShare"] == {
+        "type": "number", "default": 0.25, "minimum": 0.0, "maximum": 1.0,
+        "description": "Share of the prompt budget given to the suffix."}
+    assert schema["codegen.model.path"]["type"] == ["string", "null"]
+    # A value past a bound is refused by the server as the schema says.
+    _, warnings = parse_config({"completion": {"debounceMs": schema["codegen.completion.debounceMs"]["maximum"] + 1}})
+    assert len(warnings) == 1
