@@ -187,7 +187,7 @@ class CompletionPipeline:
         return text
 
     async def fill(self, request: CompletionRequest, max_new_tokens: int, stop: tuple[str, ...],
-                   flag: StopFlag) -> Generation:
+                   flag: StopFlag, background: bool = False) -> Generation:
         """The model's middle for a hole at `request.offset`, with the same repository context and
         prompt as a completion but no trigger, cache or postprocessing: how the code actions ask a
         base model (the hole is theirs: between a docstring's quotes, in place of a selection...)."""
@@ -197,7 +197,8 @@ class CompletionPipeline:
         try:
             prefix, suffix = request.text[: request.offset], request.text[request.offset:]
             generation_request = self._prompt(request, prefix, suffix, Mode.MULTI_LINE, record, max_new_tokens)
-            generation_request = dataclasses.replace(generation_request, stop=stop, session=None)
+            generation_request = dataclasses.replace(generation_request, stop=stop, session=None,
+                                                     background=background)
             generation = await self._generate(generation_request, flag, record)
             record.outcome = "cancelled" if generation.finish == "cancelled" else "model"
             record.completion = generation.text

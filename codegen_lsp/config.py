@@ -69,6 +69,18 @@ class ActionsConfig:
 
 
 @dataclass
+class GeneratorsConfig:
+    docs_folder: str = _opt("docs", "Workspace-relative folder for generated docs, diagrams and images.")
+    image_model: str | None = _opt(None, "Local diffusers text-to-image folder (e.g. SD-Turbo), safetensors weights.")
+    image_device: Literal["auto", "cpu", "cuda", "mps"] = _opt("auto", "Where images are generated.")
+    image_steps: int = _opt(4, "Denoising steps per image.", min=1, max=200)
+    image_size: int = _opt(512, "Image width and height in pixels (a multiple of 8).", min=32, max=2048)
+    idle_release_seconds: int = _opt(300, "Release a job's models (the image pipeline) after this long unused.",
+                                     min=0, max=86400)
+    captions: bool = _opt(True, "Let the model add a one-line caption to each diagram node.")
+
+
+@dataclass
 class IndexConfig:
     enabled: bool = _opt(True, "Index the workspace's definitions (tree-sitter) for repository context.")
     max_files: int = _opt(20000, "Index at most this many files.", min=1)
@@ -97,6 +109,7 @@ class Config:
     index: IndexConfig = field(default_factory=IndexConfig)
     log: LogConfig = field(default_factory=LogConfig)
     actions: ActionsConfig = field(default_factory=ActionsConfig)
+    generators: GeneratorsConfig = field(default_factory=GeneratorsConfig)
 
 
 def camel(name: str) -> str:

@@ -79,8 +79,10 @@ class ActionRunner:
     """`chat`: an instruct model's backend (with a chat template), when one is configured or the
     completion model has a template; else every action is a hole the completion model fills."""
 
-    def __init__(self, pipeline: CompletionPipeline, index: WorkspaceIndex | None, chat: Backend | None = None) -> None:
+    def __init__(self, pipeline: CompletionPipeline, index: WorkspaceIndex | None, chat: Backend | None = None,
+                 background: bool = False) -> None:
         self.pipeline = pipeline
+        self.background = background  # a job's actions (docs) yield to completions
         self.index = index
         self.chat = chat if chat is not None and chat_.has_template(getattr(chat, "tokenizer", None)) else None
         if self.chat is None and chat_.has_template(getattr(pipeline.backend, "tokenizer", None)):
@@ -112,7 +114,8 @@ class ActionRunner:
         completion_request = CompletionRequest(uri=uri or request.uri, version=request.version, text=hole.text,
                                                offset=hole.offset, language_id=language or request.language,
                                                kind="action", invoked=True, repo=repo)
-        generation = await self.pipeline.fill(completion_request, hole.max_new_tokens, hole.stop, flag)
+        generation = await self.pipeline.fill(completion_request, hole.max_new_tokens, hole.stop, flag,
+                                              self.background)
         if generation.finish == "cancelled":
             raise ActionCancelled()
         text = generation.text
@@ -137,7 +140,8 @@ class ActionRunner:
         record.prompt = chat_.prompt(self.chat.tokenizer, conversation)
         started = time.perf_counter()
         try:
-            generation = await self.chat.generate(GenerationRequest(record.prompt, max_new_tokens), flag)
+            request_ = GenerationRequest(record.prompt, max_new_tokens, background=self.background)
+            generation = await self.chat.generate(request_, flag)
         finally:
             record.time("total", time.perf_counter() - started)
         record.outcome, record.completion = generation.finish, generation.text

@@ -51,6 +51,9 @@ class GenerationRequest:
     # A LoRA adapter folder the backend has prepared (`prepare_adapter`), for this request's
     # workspace; "" for the backend's own (the codegen.model.adapter setting, else none).
     adapter: str = ""
+    # Background work (docs, captions): it yields to completions at every token and never
+    # queues in front of them (backends/priority.py).
+    background: bool = False
 
     def cache_fields(self) -> tuple[tuple[str, object], ...]:
         """Everything besides the prompt that changes the answer."""

@@ -25,6 +25,7 @@ from transformers.cache_utils import DynamicLayer
 
 from ..prompts.fim import FimFormat, declared_order, present_tokens, resolve_format
 from .base import BackendError, Generation, GenerationRequest, StopFlag
+from .priority import ForegroundGate
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,10 @@ class LocalBackend:
         # pass over the whole vocabulary, so it is built once per text, not once per token step.
         self.healing_mask = functools.lru_cache(maxsize=256)(self._healing_mask)
         self._executor = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="generate")
+        # Background generations get their own thread: parked at a token while a completion
+        # runs, they must not hold one of the completions' workers.
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate-background")
+        self.gate = ForegroundGate()
 
     def _healing_mask(self, heal: str) -> torch.Tensor:
         """True for the tokens that can continue a prompt whose last `heal` characters were cut."""
@@ -233,11 +238,14 @@ class LocalBackend:
     async def generate(self, request: GenerationRequest, stop: StopFlag) -> Generation:
         submitted = time.perf_counter()
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._executor, self._generate_blocking, request, stop, submitted)
-        return result
+        if request.background:
+            return await loop.run_in_executor(self._background, self._generate_blocking, request, stop, submitted)
+        with self.gate.foreground():
+            return await loop.run_in_executor(self._executor, self._generate_blocking, request, stop, submitted)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._background.shutdown(wait=False, cancel_futures=True)
         self._sessions.clear()
 
     @torch.inference_mode()
@@ -247,9 +255,22 @@ class LocalBackend:
         gen = Generation(text="", finish="cancelled", prompt_tokens=len(ids), queue_seconds=started - submitted)
         if stop.is_set():
             return gen
+        if request.background:  # takes the adapter step by step, so it can wait between steps
+            return self._decode(request, stop, ids, gen, started)
+        with self._adapter_held(request.adapter):
+            return self._decode(request, stop, ids, gen, started)
+
+    @contextlib.contextmanager
+    def _adapter_held(self, folder: str):
+        """The request's adapter active, and no other request switching it meanwhile."""
         with self._switch_lock if self._adapters else contextlib.nullcontext():
-            with self._adapter_in_use(request.adapter):
-                return self._decode(request, stop, ids, gen, started)
+            with self._adapter_in_use(folder):
+                yield
+
+    def _background_step(self, request: GenerationRequest, stop: StopFlag):
+        """Before each token of background work: let running completions finish first."""
+        self.gate.wait_turn(stop.is_set)
+        return self._adapter_held(request.adapter)
 
     def _decode(self, request: GenerationRequest, stop: StopFlag, ids: list[int], gen: Generation,
                 started: float) -> Generation:
@@ -265,8 +286,9 @@ class LocalBackend:
             if stop.is_set():
                 gen.finish = "cancelled"
                 break
-            logits = self.model(input_ids=torch.tensor([feed], device=self.device),
-                                cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
+            with self._background_step(request, stop) if request.background else contextlib.nullcontext():
+                logits = self.model(input_ids=torch.tensor([feed], device=self.device),
+                                    cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
             fed.extend(feed)
             token = decoder.choose(logits)
             if gen.new_tokens == 0:

@@ -5,6 +5,7 @@ import pytest
 
 from codegen_lsp.config import (
     ActionsConfig,
+    GeneratorsConfig,
     CacheConfig,
     IndexConfig,
     CompletionConfig,
@@ -194,12 +195,13 @@ def test_settings_schema_lists_every_field_with_its_default():
     schema = settings_schema()
     expected = {}
     for section, cls in (("model", ModelConfig), ("completion", CompletionConfig), ("cache", CacheConfig),
-                         ("index", IndexConfig), ("log", LogConfig), ("actions", ActionsConfig)):
+                         ("index", IndexConfig), ("log", LogConfig), ("actions", ActionsConfig),
+                         ("generators", GeneratorsConfig)):
         instance = cls()
         for f in dataclasses.fields(cls):
             expected[f"codegen.{section}.{camel(f.name)}"] = getattr(instance, f.name)
     assert {key: entry["default"] for key, entry in schema.items()} == expected
-    assert len(schema) == 32
+    assert len(schema) == 39
     assert schema["codegen.completion.debounceMs"]["default"] == 30
     assert schema["codegen.completion.stop"]["default"] == []
     assert schema["codegen.model.fimFormat"]["default"] == "auto"

@@ -1,0 +1,1 @@
+"""Long generation beside completions: the job runner, docs text, diagrams and images."""
