@@ -1,4 +1,4 @@
-"""The `codegen-lsp` command: serve, complete, demo, pretrain, train, adapters."""
+"""The `codegen-lsp` command: serve, complete, demo, pretrain, train, adapters, docs, diagram, image."""
 
 from __future__ import annotations
 
@@ -82,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     adapters = commands.add_parser("adapters", help="list the adapters registered for workspace folders")
     adapters.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="workspace folders (default: .)")
     adapters.set_defaults(run=_adapters)
+
+    from .cli_generators import add_parsers
+
+    add_parsers(commands, common)
     return parser
 
 

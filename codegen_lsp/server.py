@@ -16,12 +16,14 @@ from . import __version__
 from .adapters import folder_of, registered_adapter
 from .backends.base import BackendError
 from .backends.local import LocalBackend
+from .backends.priority import ForegroundGate
 from .completion import CompletionPipeline, RepoInputs
 from .config import Config, default_cache_dir
 from .context.index import WorkspaceIndex
 from .context.workspace_files import Limits, WorkspaceFiles, is_private_name
 from .documents import Document, DocumentStore
 from .engine import build_pipeline
+from .generators.jobs import JobRunner
 from .logs import RequestLog, RequestRecord, setup_file_log
 from .lsp_convert import encoding_name, lsp_message_type
 from .prompts.fim import NO_FIM, FimTokenError
@@ -51,6 +53,8 @@ class CodegenServer(LanguageServer):
         self.folders: list[Path] = []  # workspace folders: each may have its own adapter
         self.adapters: dict[Path, str] = {}  # folder -> its prepared adapter folder
         self.training: asyncio.Task | None = None  # codegen.train's run, one at a time
+        self.jobs = JobRunner(self._foreground_gate, self.config.generators.idle_release_seconds)
+        self._no_completions = ForegroundGate()  # the gate while no completion model is loaded
         self._chat: tuple[str, object] | None = None  # (chatModel setting, its backend or None)
 
     @property
@@ -63,6 +67,7 @@ class CodegenServer(LanguageServer):
         """Take a new configuration; reload the model only when its settings changed."""
         model_changed = config.model != self.config.model or config.cache != self.config.cache
         self.config = config
+        self.jobs.idle_seconds = config.generators.idle_release_seconds
         self.requests.resize(config.log.keep_requests)
         self._open_log_file()
         if warnings:
@@ -70,8 +75,8 @@ class CodegenServer(LanguageServer):
         if self.pipeline is not None and not model_changed:
             self.pipeline.config = config.completion
             self.pipeline.model_config = config.model
-        elif self.pipeline is not None or self._loading is not None:
-            self.start_loading()
+        elif model_changed and (self.pipeline is not None or self._loading is not None):
+            self.start_loading()  # (a load under way with the same model settings goes on)
 
     def _open_log_file(self) -> None:
         path = Path(self.config.log.file).expanduser() if self.config.log.file else default_cache_dir() / "server.log"
@@ -93,6 +98,8 @@ class CodegenServer(LanguageServer):
         token = await self.begin_progress("codegen-lsp: loading the model")
         try:
             self.pipeline = await asyncio.to_thread(build_pipeline, self.config, self.requests, self.model_override)
+            # Settings that changed while it loaded, without touching the model, apply too.
+            self.pipeline.config, self.pipeline.model_config = self.config.completion, self.config.model
             self.pipeline.index = self.index
             self.log_line(f"model {self.pipeline.backend.model_id} ready ({self.pipeline.backend.fim.name} FIM)")
             for document in self.documents.recent():
@@ -107,6 +114,11 @@ class CodegenServer(LanguageServer):
             self.tell_user("error", f"codegen-lsp: loading the model failed: {self.load_error}")
         finally:
             self.end_progress(token)
+
+    def _foreground_gate(self) -> ForegroundGate:
+        """What jobs yield to: the completion model's gate (it counts running completions)."""
+        gate = getattr(self.pipeline.backend, "gate", None) if self.pipeline is not None else None
+        return gate if gate is not None else self._no_completions
 
     @property
     def model_state(self) -> str:
@@ -138,6 +150,7 @@ class CodegenServer(LanguageServer):
             log.warning("tokenising a document ahead failed: %s", task.exception())
 
     def shutdown_model(self) -> None:
+        self.jobs.close()
         for task in [*self._warming, self.training]:
             if task is not None:
                 task.cancel()
@@ -301,6 +314,18 @@ class CodegenServer(LanguageServer):
         log.log(getattr(logging, level.upper(), logging.INFO), message)
         self.window_show_message(types.ShowMessageParams(type=lsp_message_type(level), message=message))
 
+    async def show_document(self, uri: str) -> bool | None:
+        """Open `uri` in the editor; None when the client cannot show documents."""
+        window = self.client_capabilities.window
+        if window is None or window.show_document is None or not window.show_document.support:
+            return None
+        try:
+            answer = await self.window_show_document_async(types.ShowDocumentParams(uri=uri, take_focus=True))
+        except Exception as exc:  # the file is written either way
+            log.warning("window/showDocument failed: %s", exc)
+            return False
+        return answer.success
+
     def log_line(self, message: str, level: str = "info") -> None:
         log.log(getattr(logging, level.upper(), logging.INFO), message)
         if _LEVEL_ORDER.index(level) <= _LEVEL_ORDER.index(self.config.log.level):
@@ -338,9 +363,9 @@ class CodegenServer(LanguageServer):
 
 
 def create_server(model_override: str | None = None) -> CodegenServer:
-    from .handlers import actions, commands, completion, documents, lifecycle, training
+    from .handlers import actions, commands, completion, documents, generators, lifecycle, training
 
     server = CodegenServer(model_override)
-    for module in (lifecycle, documents, completion, commands, training, actions):
+    for module in (lifecycle, documents, completion, commands, training, actions, generators):
         module.register(server)
     return server

@@ -65,3 +65,12 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     monkeypatch.delenv("CODEGEN_LSP_MODEL", raising=False)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_image_model() -> Path:
+    """A StableDiffusionPipeline with random weights (UNet, VAE, CLIP), rebuilt when its recipe changes."""
+    pytest.importorskip("diffusers")
+    from training.tiny_diffusion import build_tiny_pipeline
+
+    return build_tiny_pipeline(MODELS / f"tiny-sd-{_recipe_hash(ROOT / 'training' / 'tiny_diffusion.py')}")

@@ -106,7 +106,7 @@ class ActionRunner:
         result.seconds = time.perf_counter() - started
         return result
 
-    async def _ask(self, request: ActionRequest, hole: holes.Hole, flag: StopFlag, uri: str | None = None,
+    async def ask(self, request: ActionRequest, hole: holes.Hole, flag: StopFlag, uri: str | None = None,
                    path: str | None = None, language: str | None = None) -> str:
         repo = request.repo
         if repo is not None and path is not None:  # a new file: the document itself is context
@@ -134,7 +134,7 @@ class ActionRunner:
         budget = 2 * self.pipeline.config.context_tokens
         return self.pipeline.repo_context(completion_request, code, budget, record).files
 
-    async def _ask_chat(self, request: ActionRequest, conversation: list[dict], max_new_tokens: int,
+    async def ask_chat(self, request: ActionRequest, conversation: list[dict], max_new_tokens: int,
                         flag: StopFlag) -> str:
         record = RequestRecord(uri=request.uri, version=request.version, kind="action", mode="chat")
         record.prompt = chat_.prompt(self.chat.tokenizer, conversation)
@@ -156,11 +156,11 @@ class ActionRunner:
             code = request.text[target.start:target.end]
             conversation = chat_.messages("docstring", language, code, kind=target.kind,
                                           context=self._context(request, code))
-            return holes.clean_documentation(await self._ask_chat(request, conversation, holes.HOLE_TOKENS["docstring"], flag),
+            return holes.clean_documentation(await self.ask_chat(request, conversation, holes.HOLE_TOKENS["docstring"], flag),
                                              language)
         hole = holes.docstring_hole(language, request.text, target.start, target.body_start, target.indent,
                                     target.body_indent, target.name)
-        return holes.clean_documentation(await self._ask(request, hole, flag), language)
+        return holes.clean_documentation(await self.ask(request, hole, flag), language)
 
     async def _summary(self, request: ActionRequest, language: str, target: CodeTarget, flag: StopFlag) -> str:
         """Explain's generated part: a definition's documentation, or a comment on a selection."""
@@ -169,9 +169,9 @@ class ActionRunner:
         code = request.text[target.start:target.end]
         if self.chat is not None:
             conversation = chat_.messages("explain", language, code, context=self._context(request, code))
-            return (await self._ask_chat(request, conversation, holes.HOLE_TOKENS["docstring"], flag)).strip()
+            return (await self.ask_chat(request, conversation, holes.HOLE_TOKENS["docstring"], flag)).strip()
         hole = holes.summary_hole(request.text, target.start, target.end, language)
-        summary = holes.clean_documentation(await self._ask(request, hole, flag), language)
+        summary = holes.clean_documentation(await self.ask(request, hole, flag), language)
         return f"These lines {summary}" if summary else ""
 
     async def _docstring(self, request, language, target, flag) -> ActionResult:
@@ -199,7 +199,7 @@ class ActionRunner:
         for slot in annotation_slots(language, request.repo.tree, request.text, target):
             hole = (holes.return_hole if slot.kind == "return" else holes.annotation_hole)(
                 request.text, slot.offset, language)
-            answer = holes.type_expression(await self._ask(request, hole, flag), language)
+            answer = holes.type_expression(await self.ask(request, hole, flag), language)
             edit = TextEdit(slot.offset, slot.end, slot.before + answer + slot.after)
             if answer and check_edits(language, request.text, [edit]).ok:  # a type that does not parse is left out
                 edits.append(edit)
@@ -217,9 +217,9 @@ class ActionRunner:
         if self.chat is not None:
             conversation = chat_.messages(action, language, original, instruction=instruction,
                                           context=self._context(request, original))
-            answer = chat_.reply_code(await self._ask_chat(request, conversation, 2 * tokens + 64, flag))
+            answer = chat_.reply_code(await self.ask_chat(request, conversation, 2 * tokens + 64, flag))
         else:
-            answer = await self._ask(request, holes.rewrite_hole(request.text, start, end, instruction, language,
+            answer = await self.ask(request, holes.rewrite_hole(request.text, start, end, instruction, language,
                                                                  tokens), flag)
         if not answer.strip():
             return ActionResult(request.action, error=f"{TITLES[request.action].rstrip('.')}: the model wrote nothing")
@@ -239,11 +239,11 @@ class ActionRunner:
             code = request.text[target.start:target.end]
             conversation = chat_.messages("tests", language, code, name=target.name, start=start,
                                           context=self._context(request, code))
-            reply = chat_.reply_code(await self._ask_chat(request, conversation, 2 * holes.HOLE_TOKENS["tests"], flag))
+            reply = chat_.reply_code(await self.ask_chat(request, conversation, 2 * holes.HOLE_TOKENS["tests"], flag))
             content = _longest_clean(language, "", reply, "\n")
         else:
             hole = holes.tests_hole(language, start)
-            answer = await self._ask(request, hole, flag, uri=(root / test_path).as_uri(), path=test_path)
+            answer = await self.ask(request, hole, flag, uri=(root / test_path).as_uri(), path=test_path)
             content = _longest_clean(language, start, answer, holes.test_file_end(language))
         if content is None:
             return ActionResult("tests", error="Generate tests: the model wrote no test that parses")

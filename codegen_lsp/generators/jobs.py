@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from ..backends.base import StopFlag
 from ..backends.priority import ForegroundGate
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,19 @@ class JobContext:
     title: str
     progress: JobProgress
     gate: ForegroundGate
+    in_thread: bool = True  # False for async work, on the event loop, which must never block
     steps: int = 0  # steps reported so far
+    flag: StopFlag = field(default_factory=StopFlag)  # set on cancel: stops model calls mid-way
 
     def step(self, done: int, total: int, message: str = "") -> None:
-        """Report progress; wait while completions run; stop here if the job was cancelled."""
+        """Report progress; wait while completions run; stop here if the job was cancelled.
+        (Async work yields inside its model calls instead: they are background generations.)"""
         self.steps += 1
         self.progress.update(done, total, message)
-        self.gate.wait_turn(self.progress.cancelled)
-        if self.progress.cancelled():
+        if self.in_thread:
+            self.gate.wait_turn(self.progress.cancelled)
+        if self.progress.cancelled() or self.flag.is_set():
+            self.flag.set("cancelled")
             raise JobCancelled(f"{self.title}: cancelled")
 
     def should_stop(self) -> bool:
@@ -92,13 +98,15 @@ class JobRunner:
         self.finished = 0
 
     async def run(self, title: str, work: Callable[[JobContext], Any], progress: JobProgress | None = None) -> Any:
-        """Run `work(context)` in a thread once no other job runs; its result, or JobCancelled /
-        JobFailed (out of memory, with the models released so the next job can load them)."""
+        """Run `work(context)` once no other job runs (in a thread; async work on the loop); its
+        result, or JobCancelled / JobFailed (out of memory, models released for the next job)."""
         async with self._one_at_a_time:
-            context = JobContext(title, progress or NoProgress(), self._gate())
+            is_async = asyncio.iscoroutinefunction(work)
+            context = JobContext(title, progress or NoProgress(), self._gate(), in_thread=not is_async)
+            watcher = asyncio.ensure_future(_watch_cancel(context))
             self.running = title
             try:
-                return await asyncio.to_thread(work, context)
+                return await (work(context) if is_async else asyncio.to_thread(work, context))
             except JobCancelled:
                 raise
             except Exception as exc:
@@ -108,6 +116,7 @@ class JobRunner:
                 raise JobFailed(f"{title}: out of memory; the job's models were released. "
                                 f"Try a smaller size or fewer steps, or run it on the CPU. ({exc})") from exc
             finally:
+                watcher.cancel()
                 self.running = None
                 self.finished += 1
                 self._schedule_release()
@@ -158,6 +167,15 @@ class JobRunner:
         if self._reaper is not None:
             self._reaper.cancel()
         self.release_all()
+
+
+async def _watch_cancel(context: JobContext) -> None:
+    """Turn a cancelled progress into the job's stop flag, which model calls check every token."""
+    while not context.flag.is_set():
+        if context.progress.cancelled():
+            context.flag.set("cancelled")
+            return
+        await asyncio.sleep(0.05)
 
 
 def _empty_cuda_cache() -> None:

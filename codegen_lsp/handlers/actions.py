@@ -16,6 +16,7 @@ from lsprotocol import types
 from lsprotocol.converters import get_converter
 from pygls.uris import to_fs_path
 
+from ..actions.edits import TextEdit
 from ..actions.runner import ACTIONS, TITLES, ActionCancelled, ActionRequest, ActionResult, ActionRunner, available
 from ..actions.targets import target_at
 from ..backends.base import StopFlag
@@ -67,46 +68,55 @@ async def resolve_code_action(ls: CodegenServer, action: types.CodeAction) -> ty
         action.command = types.Command(title=action.title, command=COMMANDS[data["action"]],
                                        arguments=[data["uri"], _range_json(data["range"])])
         return action
-    result, document = await run_action(ls, data["action"], data["uri"], (line, character),
+    result, request = await run_action(ls, data["action"], data["uri"], (line, character),
                                         (end_line, end_character), data.get("instruction", ""))
     if result.error:
         data["error"] = result.error
         ls.tell_user("warning", f"codegen-lsp: {result.error}")
     else:
-        action.edit = _workspace_edit(ls, document, result)
+        action.edit = _workspace_edit(ls, request, result.edits, result.new_file)
     data["seconds"] = round(result.seconds, 2)
     action.data = data
     return action
 
 
-async def run_action(ls: CodegenServer, action: str, uri: str, start: tuple[int, int], end: tuple[int, int],
-                     instruction: str = "") -> tuple[ActionResult, Document | None]:
-    """Run `action` on the open document `uri` between two LSP positions, with cancellable progress."""
+async def action_request(ls: CodegenServer, action: str, uri: str, start: tuple[int, int], end: tuple[int, int],
+                         instruction: str = "") -> tuple[ActionRequest | None, str]:
+    """The request for `action` on the open document `uri` between two LSP positions, or why not.
+    Its text is a snapshot: edits refer to it, whatever is typed meanwhile."""
     document = ls.documents.get(uri)
     if document is None:
-        return ActionResult(action, error=f"{uri} is not open"), None
+        return None, f"{uri} is not open"
     if ls.is_private(uri):
-        return ActionResult(action, error="the file is private (secrets pattern or .codegenignore)"), None
+        return None, "the file is private (secrets pattern or .codegenignore)"
     pipeline = await ls.completion_pipeline()
     if pipeline is None:
-        return ActionResult(action, error=f"no model: {ls.load_error}"), None
-    snapshot = Document(uri, document.language_id, document.version, document.text)  # edits refer to this text
+        return None, f"no model: {ls.load_error}"
+    snapshot = Document(uri, document.language_id, document.version, document.text)
     repo = ls.repo_inputs(document)
-    request = ActionRequest(action, uri, repo.path, document.language_id, snapshot.text, snapshot.version,
-                            snapshot.offset_at(*start, ls.encoding), snapshot.offset_at(*end, ls.encoding),
-                            instruction, repo, _files_root(ls, uri))
+    return ActionRequest(action, uri, repo.path, document.language_id, snapshot.text, snapshot.version,
+                         snapshot.offset_at(*start, ls.encoding), snapshot.offset_at(*end, ls.encoding),
+                         instruction, repo, _files_root(ls, uri)), ""
+
+
+async def run_action(ls: CodegenServer, action: str, uri: str, start: tuple[int, int], end: tuple[int, int],
+                     instruction: str = "") -> tuple[ActionResult, ActionRequest | None]:
+    """Run `action` on the open document `uri` between two LSP positions, with cancellable progress."""
+    request, error = await action_request(ls, action, uri, start, end, instruction)
+    if request is None:
+        return ActionResult(action, error=error), None
     token = await ls.begin_progress(f"codegen-lsp: {TITLES[action].rstrip('.')}", cancellable=True)
     flag = StopFlag()
     watcher = asyncio.ensure_future(_watch_cancel(ls, token, flag))
     try:
-        result = await ActionRunner(pipeline, ls.index, await ls.chat_backend()).run(request, flag)
+        result = await ActionRunner(ls.pipeline, ls.index, await ls.chat_backend()).run(request, flag)
     except ActionCancelled:
         result = ActionResult(action, error=f"{TITLES[action].rstrip('.')}: cancelled")
     finally:
         watcher.cancel()
         ls.end_progress(token)
     ls.log_line(f"{action}: {'error: ' + result.error if result.error else 'done'} in {result.seconds:.2f} s")
-    return result, snapshot
+    return result, request
 
 
 async def _watch_cancel(ls: CodegenServer, token: str | None, flag: StopFlag) -> None:
@@ -123,13 +133,22 @@ def _files_root(ls: CodegenServer, uri: str) -> Path | None:
     return (ls.folder_for(uri) or Path(path).parent) if path else None
 
 
-def _workspace_edit(ls: CodegenServer, document: Document, result: ActionResult) -> types.WorkspaceEdit:
-    new_file = None
-    root = _files_root(ls, document.uri)
-    if result.new_file is not None and root is not None:
-        path, content = result.new_file
-        new_file = ((root / path).as_uri(), content)
-    return lsp_workspace_edit(document, result.edits, ls.encoding, new_file)
+def _workspace_edit(ls: CodegenServer, request: ActionRequest, edits: list[TextEdit],
+                    new_file: tuple[str, str] | None = None) -> types.WorkspaceEdit:
+    """Edits of the request's snapshot (and a new file relative to its root), versioned for the editor."""
+    document = Document(request.uri, request.language, request.version, request.text)
+    created = None
+    if new_file is not None and request.root is not None:
+        path, content = new_file
+        created = ((request.root / path).as_uri(), content)
+    return lsp_workspace_edit(document, edits, ls.encoding, created)
+
+
+async def apply_edit(ls: CodegenServer, request: ActionRequest, edits: list[TextEdit], label: str,
+                     new_file: tuple[str, str] | None = None) -> dict:
+    """Send the edits for the editor to apply; the result says whether it did, and holds the edit."""
+    edit = _workspace_edit(ls, request, edits, new_file)
+    return {"edit": get_converter().unstructure(edit), **await _apply(ls, edit, label)}
 
 
 def _range_json(values: list[int]) -> dict:
@@ -154,15 +173,14 @@ def _command(action: str):
         except (ValueError, TypeError, AttributeError) as exc:
             return {"error": f"{COMMANDS[action]}: {exc}"}
         instruction = args[2] if len(args) > 2 and isinstance(args[2], str) else ""
-        result, document = await run_action(ls, action, uri, start, end, instruction)
+        result, request = await run_action(ls, action, uri, start, end, instruction)
+        seconds = round(result.seconds, 2)
         if result.error:
             ls.tell_user("warning", f"codegen-lsp: {result.error}")
-            return {"error": result.error, "seconds": round(result.seconds, 2)}
+            return {"error": result.error, "seconds": seconds}
         if action == "explain":
-            return {**await _show_explanation(ls, document, result), "seconds": round(result.seconds, 2)}
-        edit = _workspace_edit(ls, document, result)
-        out = {"seconds": round(result.seconds, 2), "edit": get_converter().unstructure(edit)}
-        return {**out, **await _apply(ls, edit, TITLES[action])}
+            return {**await _show_explanation(ls, request, result), "seconds": seconds}
+        return {"seconds": seconds, **await apply_edit(ls, request, result.edits, TITLES[action], result.new_file)}
     return run
 
 
@@ -178,9 +196,9 @@ async def _apply(ls: CodegenServer, edit: types.WorkspaceEdit, label: str) -> di
     return {"applied": answer.applied, "reason": answer.failure_reason}
 
 
-async def _show_explanation(ls: CodegenServer, document: Document, result: ActionResult) -> dict:
+async def _show_explanation(ls: CodegenServer, request: ActionRequest, result: ActionResult) -> dict:
     """Write the Markdown under .codegen/explain/ and show it (a message where documents cannot be shown)."""
-    root = ls.folder_for(document.uri)
+    root = ls.folder_for(request.uri)
     out: dict = {"markdown": result.markdown}
     if root is not None:
         title = re.sub(r"[^\w.-]+", "-", result.markdown.split("\n", 1)[0].lstrip("# ").split(" (")[0]).strip("-")
@@ -188,10 +206,8 @@ async def _show_explanation(ls: CodegenServer, document: Document, result: Actio
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(result.markdown, encoding="utf-8")
         out["uri"] = target.as_uri()
-        window = ls.client_capabilities.window
-        if window is not None and window.show_document is not None and window.show_document.support:
-            shown = await ls.window_show_document_async(types.ShowDocumentParams(uri=target.as_uri(), take_focus=True))
-            out["shown"] = shown.success
+        out["shown"] = await ls.show_document(out["uri"])
+        if out["shown"] is not None:
             return out
     ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=result.markdown))
     out["shown"] = False

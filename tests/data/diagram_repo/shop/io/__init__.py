@@ -1,0 +1,1 @@
+"""Getting items out of the shop."""
