@@ -33,6 +33,7 @@ def add_parsers(commands, common: argparse.ArgumentParser) -> None:
     diagram.add_argument("--kind", choices=("modules", "classes", "calls"), default="modules")
     diagram.add_argument("--function", metavar="FILE:NAME", help="calls: the function, e.g. shop/pricing.py:total")
     diagram.add_argument("--depth", type=int, default=1, help="calls: callers and callees this many steps away")
+    diagram.add_argument("--under", metavar="FOLDER", help="only the files under this folder of ROOT (e.g. src/pkg)")
     diagram.add_argument("--name", help="output name (default: the kind)")
     diagram.add_argument("--docs-folder", default=GeneratorsConfig.docs_folder, help="relative to ROOT")
     diagram.add_argument("--overwrite", action="store_true")
@@ -129,7 +130,7 @@ def _diagram(args: argparse.Namespace) -> int:
     if args.function:
         file, _, function = args.function.rpartition(":")
     try:
-        job = DiagramJob(args.kind, file or None, function or None, args.depth, args.name, args.overwrite)
+        job = DiagramJob(args.kind, file or None, function or None, args.depth, args.name, args.overwrite, args.under)
     except ValueError as exc:
         print(f"codegen-lsp diagram: {exc}", file=sys.stderr)
         return 2

@@ -83,6 +83,7 @@ class DiagramJob:
     depth: int = 1
     name: str | None = None                     # output stem under the docs folder's diagrams/
     overwrite: bool = False
+    under: str | None = None                    # only the files under this workspace-relative folder
 
     def __post_init__(self) -> None:
         if self.kind not in DIAGRAM_KINDS:
@@ -103,11 +104,17 @@ def diagram_graph(root: Path, job: DiagramJob):
     """The job's graph, from the code as it is on disk."""
     from . import diagram
 
+    files = None
+    if job.under:
+        folder = safe_output_path(root, job.under, overwrite=True)  # inside the root, like any path
+        files = sorted(folder.rglob("*.py"))
+        if not files:
+            raise ValueError(f"no Python files under {job.under}")
     if job.kind == "modules":
-        return diagram.module_diagram(root)
+        return diagram.module_diagram(root, files)
     if job.kind == "classes":
-        return diagram.class_diagram(root)
-    return diagram.call_diagram(root, job.file, job.function, depth=job.depth)
+        return diagram.class_diagram(root, files)
+    return diagram.call_diagram(root, job.file, job.function, depth=job.depth, files=files)
 
 
 def docstring_captions(graph, root: Path) -> dict[str, str]:
