@@ -239,3 +239,21 @@ def test_settings_schema_types_accept_their_defaults_and_parse_config_agrees():
     # A value past a bound is refused by the server as the schema says.
     _, warnings = parse_config({"completion": {"debounceMs": schema["codegen.completion.debounceMs"]["maximum"] + 1}})
     assert len(warnings) == 1
+
+
+def test_vscode_manifest_settings_match_the_server_schema():
+    # package.json's settings are generated from settings_schema(); a changed setting must be synced.
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    check = subprocess.run([sys.executable, str(root / "editors/vscode/scripts/sync-settings.py"), "--check"],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    properties = json.loads((root / "editors/vscode/package.json").read_text())["contributes"]["configuration"]
+    properties = properties["properties"] if isinstance(properties, dict) else \
+        {k: v for section in properties for k, v in section["properties"].items()}
+    for key, entry in settings_schema().items():
+        assert properties[key]["default"] == entry["default"] and properties[key]["type"] == entry["type"], key
