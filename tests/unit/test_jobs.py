@@ -52,6 +52,17 @@ def test_background_waits_while_a_foreground_runs():
     assert order == ["foreground done", "background step"] and gate.yields == 1
 
 
+def test_background_stays_parked_for_the_quiet_period_after_a_completion():
+    gate = ForegroundGate(quiet_seconds=0.3)
+    with gate.foreground():
+        pass
+    ended = time.monotonic()
+    gate.wait_turn()  # a keystroke burst may go on: wait until it has been quiet for a while
+    assert time.monotonic() - ended >= 0.29 and gate.yields == 1
+    gate.wait_turn()  # quiet by now: no wait
+    assert gate.yields == 1
+
+
 def test_a_stopped_background_step_gives_up_waiting():
     gate = ForegroundGate()
     with gate.foreground():
