@@ -22,7 +22,7 @@ _ids = itertools.count(1)
 class RequestRecord:
     uri: str
     version: int
-    kind: str  # "inline" or "list"
+    kind: str  # "inline", "list", "action" or "job"
     id: int = field(default_factory=lambda: next(_ids))
     mode: str = ""
     outcome: str = ""

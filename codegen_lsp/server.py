@@ -101,6 +101,8 @@ class CodegenServer(LanguageServer):
             # Settings that changed while it loaded, without touching the model, apply too.
             self.pipeline.config, self.pipeline.model_config = self.config.completion, self.config.model
             self.pipeline.index = self.index
+            if hasattr(self.pipeline.backend, "notify"):  # a remote server going down and coming back
+                self.pipeline.backend.notify = self._backend_notice
             self.log_line(f"model {self.pipeline.backend.model_id} ready ({self.pipeline.backend.fim.name} FIM)")
             for document in self.documents.recent():
                 self.warm_tokens(document)
@@ -114,6 +116,12 @@ class CodegenServer(LanguageServer):
             self.tell_user("error", f"codegen-lsp: loading the model failed: {self.load_error}")
         finally:
             self.end_progress(token)
+
+    def _backend_notice(self, level: str, message: str) -> None:
+        if level in ("warning", "error"):
+            self.tell_user(level, message)
+        else:
+            self.log_line(message, level)
 
     def _foreground_gate(self) -> ForegroundGate:
         """What jobs yield to: the completion model's gate (it counts running completions)."""
@@ -174,7 +182,7 @@ class CodegenServer(LanguageServer):
                 # FIM tokens do not matter here: an instruct model without them only chats.
                 backend = await asyncio.to_thread(LocalBackend, Path(path).expanduser(), fim_format=NO_FIM.name,
                                                   device=self.config.model.device, dtype=self.config.model.dtype)
-            except (BackendError, FimTokenError, OSError) as exc:
+            except Exception as exc:  # a broken chat model folder: the actions fall back to holes
                 backend = None
                 self.tell_user("warning", f"codegen-lsp: the chat model is not used: {exc}")
             if self._chat is not None and self._chat[1] is not None:

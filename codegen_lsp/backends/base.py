@@ -15,6 +15,12 @@ from ..prompts.fim import FimFormat
 Finish = Literal["stop", "length", "cancelled"]
 
 
+# One model load at a time in this process: transformers builds models under process-wide state
+# (meta-device initialisation), and two loads in two threads (the completion model and a chat or
+# image model) break each other ("Cannot copy out of meta tensor").
+MODEL_LOAD_LOCK = threading.RLock()
+
+
 class BackendError(RuntimeError):
     """The backend could not produce a completion; the message is for the user."""
 

@@ -24,7 +24,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from ..prompts.fim import FimFormat, declared_order, present_tokens, resolve_format
-from .base import BackendError, Generation, GenerationRequest, StopFlag
+from .base import MODEL_LOAD_LOCK, BackendError, Generation, GenerationRequest, StopFlag
 from .priority import ForegroundGate
 
 log = logging.getLogger(__name__)
@@ -156,8 +156,9 @@ class LocalBackend:
         self.dtype = pick_dtype(dtype, self.device)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(
-                folder, dtype=self.dtype, trust_remote_code=False, local_files_only=True, use_safetensors=True)
+            with MODEL_LOAD_LOCK:
+                model = AutoModelForCausalLM.from_pretrained(
+                    folder, dtype=self.dtype, trust_remote_code=False, local_files_only=True, use_safetensors=True)
         except (OSError, ValueError, KeyError, SafetensorError) as exc:
             raise BackendError(f"cannot load the model at {folder}: {exc}") from exc
         self.fim: FimFormat = serving_format(folder, self.tokenizer, fim_format)
@@ -369,7 +370,8 @@ def _with_adapter(model, folder: Path, name: str):
             if name not in model.peft_config:
                 model.load_adapter(folder, adapter_name=name, is_trainable=False)
         else:
-            model = PeftModel.from_pretrained(model, folder, adapter_name=name, is_trainable=False)
+            with MODEL_LOAD_LOCK:
+                model = PeftModel.from_pretrained(model, folder, adapter_name=name, is_trainable=False)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise BackendError(f"cannot apply the adapter at {folder}: {exc}") from exc
     return model, folder_fingerprint(folder, "*.safetensors", content=True)

@@ -299,8 +299,11 @@ def load_pipeline(folder: Path, device: str, dtype: Any) -> Any:
     """The folder's text-to-image pipeline on `device`: safetensors only, no code from the folder."""
     check_model_folder(folder)
     diffusers = _import_diffusers()
-    pipeline = diffusers.AutoPipelineForText2Image.from_pretrained(
-        folder, use_safetensors=True, local_files_only=True, trust_remote_code=False, dtype=dtype)
+    from ..backends.base import MODEL_LOAD_LOCK
+
+    with MODEL_LOAD_LOCK:  # its CLIP text model loads through transformers: one load at a time
+        pipeline = diffusers.AutoPipelineForText2Image.from_pretrained(
+            folder, use_safetensors=True, local_files_only=True, trust_remote_code=False, dtype=dtype)
     pipeline.set_progress_bar_config(disable=True)  # progress goes to the caller, not to stderr
     return pipeline.to(device)
 

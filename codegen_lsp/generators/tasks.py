@@ -130,9 +130,9 @@ def docstring_captions(graph, root: Path) -> dict[str, str]:
 
 
 def diagram_work(job: DiagramJob, root: Path, docs_folder: str,
-                 caption: Callable[[str], Any] | None = None) -> Callable[[JobContext], Any]:
+                 caption: Callable[[str, Any], Any] | None = None) -> Callable[[JobContext], Any]:
     """The job writing `<docsFolder>/diagrams/<name>.mmd` (+ .md, and .svg/.png with Graphviz).
-    `caption(source)`: an async model call giving one line for a node without a docstring."""
+    `caption(source, flag)`: an async model call giving one line for a node without a docstring."""
     import asyncio
 
     from .diagram import caption_prompts, clean_caption, write_diagram
@@ -148,7 +148,7 @@ def diagram_work(job: DiagramJob, root: Path, docs_folder: str,
             missing = [node_id for node_id in sources if node_id not in captions]
             for done, node_id in enumerate(missing):
                 context.step(done, len(missing), f"captions: {node_id}")
-                captions[node_id] = clean_caption(await caption(sources[node_id]))
+                captions[node_id] = clean_caption(await caption(sources[node_id], context.flag))
         context.step(2, 3, "writing")
         written = await asyncio.to_thread(write_diagram, graph, out_dir, job.output_name(), captions, job.overwrite)
         nodes, edges = len(graph.nodes), len(graph.edges)
@@ -160,14 +160,25 @@ def diagram_work(job: DiagramJob, root: Path, docs_folder: str,
 CAPTION_ASK = "In one short line (at most 12 words), what is this for? Reply with the line only."
 
 
-def chat_captioner(chat, flag) -> Callable[[str], Any]:
-    """Captions from an instruct model (with a chat template), as background generations."""
+def chat_captioner(chat, log=None) -> Callable[[str, Any], Any]:
+    """Captions from an instruct model (with a chat template), as background generations;
+    each is recorded in `log` (a RequestLog), so codegen.debug.lastRequests shows them."""
+    import time
+
     from ..actions import chat as chat_
     from ..backends.base import GenerationRequest
+    from ..logs import RequestRecord
 
-    async def caption(source: str) -> str:
+    async def caption(source: str, flag) -> str:
         conversation = [{"role": "system", "content": chat_.SYSTEM},
                         {"role": "user", "content": f"{CAPTION_ASK}\n\n```\n{source}\n```"}]
-        request = GenerationRequest(chat_.prompt(chat.tokenizer, conversation), 32, background=True)
-        return (await chat.generate(request, flag)).text
+        record = RequestRecord(uri="", version=0, kind="job", mode="chat")
+        record.prompt = chat_.prompt(chat.tokenizer, conversation)
+        started = time.perf_counter()
+        generation = await chat.generate(GenerationRequest(record.prompt, 32, background=True), flag)
+        record.time("total", time.perf_counter() - started)
+        record.outcome, record.completion, record.new_tokens = generation.finish, generation.text, generation.new_tokens
+        if log is not None:
+            log.finish(record)
+        return generation.text
     return caption

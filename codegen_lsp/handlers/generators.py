@@ -15,7 +15,6 @@ from pygls.uris import to_fs_path
 from ..actions.chat import has_template
 from ..actions.runner import ActionCancelled, ActionRunner
 from ..actions.targets import target_at
-from ..backends.base import StopFlag
 from ..context.languages import normalise
 from ..generators import docs, tasks
 from ..generators.jobs import JobCancelled, JobContext, JobFailed
@@ -156,14 +155,12 @@ async def diagram(ls: CodegenServer, *args) -> dict:
     try:
         job = _diagram_job(ls, root, uri, position, options)
         chat = await ls.chat_backend() if ls.config.generators.captions else None
-        flag = StopFlag()
-        caption = tasks.chat_captioner(chat, flag) if chat is not None and has_template(chat.tokenizer) else None
+        caption = tasks.chat_captioner(chat, ls.requests) if chat is not None and has_template(chat.tokenizer) else None
         work = tasks.diagram_work(job, root, ls.config.generators.docs_folder, caption)
     except (ValueError, OutputPathError) as exc:
         ls.tell_user("warning", f"codegen-lsp: {exc}")
         return {"error": str(exc)}
     result = await run_job(ls, f"Diagram ({job.kind})", work)
-    flag.set("done")
     if result.get("markdown"):
         result["uri"] = Path(result["markdown"]).as_uri()
         await ls.show_document(result["uri"])

@@ -99,3 +99,24 @@ async def test_generate_docs_writes_docstrings_and_an_overview(tmp_path):
         markdown = (root / "docs" / "api" / "shop" / "pricing.md").read_text()
         assert overview["markdown"] == markdown and "# `shop.pricing`" in markdown
         assert "- `def total(items)`" in markdown and "Used by: `shop.io.export`." in markdown
+
+
+async def test_diagram_captions_come_from_a_chat_model_for_nodes_without_a_docstring(tmp_path, fitted_model):
+    from codegen_lsp.generators.tasks import CAPTION_ASK
+    from tests.e2e.test_actions import CHAT_TEMPLATE
+
+    chat_model = shutil.copytree(fitted_model, tmp_path / "chat-model")
+    config = json.loads((chat_model / "tokenizer_config.json").read_text())
+    (chat_model / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": CHAT_TEMPLATE}))
+    root = workspace(tmp_path)
+    options = {"actions": {"chatModel": str(chat_model)}}
+    async with lsp_server("neovim", fitted_model, options, root=root) as client:
+        result = await command(client, "codegen.diagram", (root / "shop" / "pricing.py").as_uri(),
+                               {"kind": "calls", "function": "total"})
+        assert "error" not in result, result
+        records = (await command(client, "codegen.debug.lastRequests"))["requests"]
+        asked = [r for r in records if r["mode"] == "chat" and CAPTION_ASK in r["prompt"]]
+        # Only nodes without a docstring are asked about, each once; total has one (it is read).
+        assert asked and len(asked) < result["nodes"], (result, [r["prompt"][-300:] for r in records])
+        assert all(r["kind"] == "job" and r["outcome"] != "error" for r in asked)
+        assert "The sum of the items' prices." in Path(result["mermaid"]).read_text()
