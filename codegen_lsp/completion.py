@@ -229,7 +229,8 @@ class CompletionPipeline:
         prompt_prefix, heal = neutralise(assembly.prefix_header + window.prefix, fim.special_tokens), ""
         if files and fim.file_separator is None:
             prompt_prefix = commented(files, normalise(request.language_id)) + prompt_prefix
-        if self.config.token_healing:
+        # A remote server cannot be made to start with the cut text (backends/openai.py).
+        if self.config.token_healing and getattr(self.backend, "supports_healing", True):
             prompt_prefix, heal = split_for_healing(prompt_prefix, self.backend.token_starts)
         prompt_suffix = neutralise(window.suffix, fim.special_tokens)
         if files and fim.file_separator is not None:

@@ -38,6 +38,17 @@ class ModelConfig:
     fim_order: Literal["auto", "psm", "spm"] = _opt("auto", "Prefix-suffix-middle or suffix-prefix-middle.")
     max_concurrent: int = _opt(1, "Generations running at once.", min=1, max=64)
     context_window: int = _opt(0, "Prompt plus new tokens limit; 0 reads it from the model config.", min=0)
+    backend: Literal["local", "openai"] = _opt("local", "Where completions come from: the local model, or an "
+                                                        "OpenAI-compatible server (vLLM, llama.cpp, transformers serve).")
+    url: str | None = _opt(None, "openai backend: the server's API base, e.g. http://gpu-box:8000/v1.")
+    name: str | None = _opt(None, "openai backend: the served model name; a workspace adapter is asked for by "
+                                  "its served name instead (served_name in codegen_adapter.json, else its folder name).")
+    tokenizer: str | None = _opt(None, "openai backend: a local tokenizer folder for prompt budgeting and the FIM "
+                                       "format; default: the model path, else the embedded model's.")
+    api_key_env: str = _opt("CODEGEN_LSP_API_KEY", "openai backend: the environment variable holding the bearer token.")
+    ca_bundle: str | None = _opt(None, "openai backend: a CA bundle file to verify the server's certificate with.")
+    timeout_seconds: float = _opt(30.0, "openai backend: seconds to wait for the server (connecting: at most 5).",
+                                  min=0.1, max=3600.0)
 
 
 @dataclass

@@ -46,12 +46,30 @@ def open_cache(config: Config) -> CompletionCache | None:
 
 def load_backend(config: Config, model_override: str | None = None):
     """The configured backend, loaded (slow: reads the weights). Raises BackendError."""
+    m = config.model
+    if m.backend == "openai":
+        return load_openai_backend(config, model_override)
     from .backends.local import LocalBackend  # torch and transformers load only when needed
 
-    m = config.model
     return LocalBackend(resolve_model_path(m.path, model_override), adapter=m.adapter, device=m.device,
                         dtype=m.dtype, fim_format=m.fim_format, max_concurrent=m.max_concurrent,
                         context_window=m.context_window)
+
+
+def load_openai_backend(config: Config, model_override: str | None = None):
+    """A remote OpenAI-compatible server; only its tokenizer loads here, and nothing is sent yet."""
+    from .backends.openai import OpenAIBackend
+
+    m = config.model
+    if not m.url:
+        raise BackendError("codegen.model.backend is \"openai\" but codegen.model.url is not set "
+                           "(the server's API base, e.g. http://gpu-box:8000/v1)")
+    # The served model's own tokenizer is best; the local model's (or the embedded one's) is
+    # close enough to budget a prompt with, as long as the FIM tokens are the same.
+    tokenizer = m.tokenizer or resolve_model_path(m.path, model_override)
+    return OpenAIBackend(m.url, name=m.name, tokenizer=tokenizer, fim_format=m.fim_format,
+                         context_window=m.context_window, api_key_env=m.api_key_env, ca_bundle=m.ca_bundle,
+                         timeout_seconds=m.timeout_seconds)
 
 
 def build_pipeline(config: Config, log: RequestLog, model_override: str | None = None) -> CompletionPipeline:
