@@ -217,12 +217,13 @@ def first_tokens(tokenizer, text: str, count: int) -> str:
     return tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"][:count])
 
 
-def measure_in_process(model: Path, preset: Preset, bandwidth_override: float | None) -> InProcess:
+def measure_in_process(model: Path, preset: Preset, bandwidth_override: float | None,
+                       decode: str = "auto") -> InProcess:
     import torch
 
     from codegen_lsp.backends.local import LocalBackend
 
-    backend = LocalBackend(model)
+    backend = LocalBackend(model, decode=decode)
     try:
         # parameters() yields a tied embedding once: it is read once per token.
         params = list(backend.model.parameters())
@@ -307,13 +308,14 @@ class Served:
     asked: int = 0
 
 
-async def serve(model: Path, preset: Preset, workdir: Path) -> Served:
+async def serve(model: Path, preset: Preset, workdir: Path, decode: str = "auto") -> Served:
     """Type into a module one keystroke at a time, waiting for each completion before the next.
 
     Cache and typing-ahead are off so that every answer comes from the model; the debounce
     stays the server's, as an editor's automatic requests get it.
     """
-    options = {"completion": {"promptTokens": preset.prompt_tokens, "typingAhead": False},
+    options = {"model": {"decode": decode},
+               "completion": {"promptTokens": preset.prompt_tokens, "typingAhead": False},
                "cache": {"enabled": False},
                "log": {"keepRequests": 1000, "file": str(workdir / "server.log")}}
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_CACHE_HOME": str(workdir / "xdg")}
@@ -403,6 +405,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="model sizes and run lengths (default: gpu when CUDA is available, else cpu)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and few tokens: checks the script works")
     parser.add_argument("--model", action="append", default=[], help="also measure this model folder (repeatable)")
+    parser.add_argument("--decode", nargs="+", choices=("dynamic", "static"),
+                        default=["dynamic", "static"] if torch.cuda.is_available() else ["dynamic"],
+                        help="decoding paths to measure side by side (default: both on CUDA, dynamic on CPU)")
     parser.add_argument("--bandwidth-gbs", type=float,
                         help="memory bandwidth in GB/s (default: a data-sheet figure for known GPUs, else measured)")
     return parser.parse_args(argv)
@@ -417,13 +422,15 @@ def main(argv: list[str] | None = None) -> int:
     folders = model_folders(preset, args.model)
     tables = []
     with tempfile.TemporaryDirectory(prefix="codegen-gpu-bench-") as work:
-        for n, (title, folder) in enumerate(folders):
+        runs = [(title, folder, mode) for title, folder in folders for mode in args.decode]
+        for n, (title, folder, mode) in enumerate(runs):
+            title = f"{title}, {mode} decoding" if len(args.decode) > 1 else title
             latency.progress(f"{title}: decoding and first token")
-            run = measure_in_process(folder, preset, args.bandwidth_gbs)
+            run = measure_in_process(folder, preset, args.bandwidth_gbs, mode)
             latency.progress(f"{title}: completions through the server")
             workdir = Path(work) / str(n)
             workdir.mkdir()
-            served = asyncio.run(serve(folder, preset, workdir))
+            served = asyncio.run(serve(folder, preset, workdir, mode))
             tables.append(table(title, folder, run, served))
     latency.progress("")
     other = load.share()

@@ -38,6 +38,9 @@ class ModelConfig:
     fim_order: Literal["auto", "psm", "spm"] = _opt("auto", "Prefix-suffix-middle or suffix-prefix-middle.")
     max_concurrent: int = _opt(1, "Generations running at once.", min=1, max=64)
     context_window: int = _opt(0, "Prompt plus new tokens limit; 0 reads it from the model config.", min=0)
+    decode: Literal["auto", "dynamic", "static"] = _opt(
+        "auto", "How tokens are decoded: static (a fixed-size KV cache whose decode step is compiled with CUDA "
+                "graphs on a GPU) or dynamic; auto: dynamic, until static is measured on a GPU.")
     backend: Literal["local", "openai"] = _opt("local", "Where completions come from: the local model, or an "
                                                         "OpenAI-compatible server (vLLM, llama.cpp, transformers serve).")
     url: str | None = _opt(None, "openai backend: the server's API base, e.g. http://gpu-box:8000/v1.")

@@ -53,7 +53,7 @@ def load_backend(config: Config, model_override: str | None = None):
 
     return LocalBackend(resolve_model_path(m.path, model_override), adapter=m.adapter, device=m.device,
                         dtype=m.dtype, fim_format=m.fim_format, max_concurrent=m.max_concurrent,
-                        context_window=m.context_window)
+                        context_window=m.context_window, decode=m.decode)
 
 
 def load_openai_backend(config: Config, model_override: str | None = None):

@@ -26,6 +26,7 @@ from transformers.cache_utils import DynamicLayer
 from ..prompts.fim import FimFormat, declared_order, present_tokens, resolve_format
 from .base import MODEL_LOAD_LOCK, BackendError, Generation, GenerationRequest, StopFlag
 from .priority import ForegroundGate
+from .static_decode import StaticDecoder
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class LocalBackend:
 
     def __init__(self, model_path: str | Path, *, adapter: str | None = None, device: str = "auto",
                  dtype: str = "auto", fim_format: str = "auto", max_concurrent: int = 1,
-                 context_window: int = 0):
+                 context_window: int = 0, decode: str = "auto"):
         folder = Path(model_path).expanduser()
         if not (folder / "config.json").is_file():
             raise BackendError(f"no model at {folder}: expected a folder with config.json and safetensors weights")
@@ -176,6 +177,11 @@ class LocalBackend:
         if self.tokenizer.eos_token_id is not None:
             self._end_ids.add(self.tokenizer.eos_token_id)
         self._sessions = KVSessions()
+        # The static cache serves one request at a time: with several generations at once the
+        # dynamic path is used (as it is for peft adapters, see _static_for, and background work).
+        # "auto" stays dynamic until the static path has been measured on a GPU (benchmarks/gpu.py).
+        self.static = self._static_decoder(max_concurrent) if decode == "static" else None
+        self.decode = "static" if self.static is not None else "dynamic"
         self._token_texts: list[str] | None = None  # decoded text of every id, built at the first healing
         # Healed texts repeat (" ", a newline plus indentation, common word pieces): each mask is a
         # pass over the whole vocabulary, so it is built once per text, not once per token step.
@@ -277,8 +283,12 @@ class LocalBackend:
                 started: float) -> Generation:
         # The KV cache of one adapter is not valid for another.
         session = f"{request.session}\x00{self.adapter_identity(request.adapter)}" if request.session else None
-        cache, reused = self._sessions.take(session, ids)
-        cache = cache if cache is not None else DynamicCache()
+        static = self._static_for(request, ids)
+        if static is not None:
+            cache, reused = None, static.begin(session, ids)
+        else:
+            cache, reused = self._sessions.take(session, ids)
+            cache = cache if cache is not None else DynamicCache()
         gen.reused_tokens = reused
         decoder = _Decoder(self, request)
         feed = ids[reused:]
@@ -288,8 +298,11 @@ class LocalBackend:
                 gen.finish = "cancelled"
                 break
             with self._background_step(request, stop) if request.background else contextlib.nullcontext():
-                logits = self.model(input_ids=torch.tensor([feed], device=self.device),
-                                    cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
+                if static is not None:
+                    logits = static.feed(feed)
+                else:
+                    logits = self.model(input_ids=torch.tensor([feed], device=self.device),
+                                        cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
             fed.extend(feed)
             token = decoder.choose(logits)
             if gen.new_tokens == 0:
@@ -300,10 +313,31 @@ class LocalBackend:
                 gen.finish = finish
                 break
             feed = [token]
-        self._sessions.put(session, fed, cache)
+        if static is None:
+            self._sessions.put(session, fed, cache)  # the static decoder keeps its ids itself
         gen.text = decoder.completion
         gen.generate_seconds = time.perf_counter() - started
         return gen
+
+    def _static_decoder(self, max_concurrent: int) -> StaticDecoder | None:
+        if max_concurrent != 1 or not StaticDecoder.supports(self.model):
+            log.warning("static decoding needs maxConcurrent 1 and a model whose KV cache can be cut back: "
+                        "decoding dynamically")
+            return None
+        try:
+            return StaticDecoder(self.model, self.context_window, self.device)
+        except Exception as exc:  # e.g. torch.compile failing on this GPU: completions must still work
+            log.warning("static decoding is not available here, decoding dynamically: %s", exc)
+            return None
+
+    def _static_for(self, request: GenerationRequest, ids: list[int]) -> StaticDecoder | None:
+        """The static decoder, when this request can use it. Not with peft adapters (their layers
+        switch per request, which the compiled step does not follow), not for background work
+        (it runs beside completions, and there is one static cache), and not when the prompt
+        and new tokens would not fit in its fixed length."""
+        if self.static is None or self.adapter_hash or self._adapters or request.background:
+            return None
+        return self.static if self.static.fits(len(ids), request.max_new_tokens) else None
 
 
 class _Decoder:
