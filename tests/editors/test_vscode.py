@@ -172,6 +172,7 @@ def run_vscode(tmp: Path, scenario: str, server_command: str, **request) -> dict
         _wait_for_http(url + "healthz", process, log)
         ARTIFACTS.mkdir(exist_ok=True)
         request = {"scenario": scenario, "url": f"{url}?folder={workspace}", "file": source.name,
+                   "path": str(source),
                    "chromium": str(CHROMIUM), "playwrightCore": str(PLAYWRIGHT_CORE), "timeoutMs": DRIVER_STEP_MS,
                    "failureScreenshot": str(ARTIFACTS / f"vscode-{scenario}-failure.png"), **request}
         run = subprocess.run([node, str(DRIVER), json.dumps(request)], env=env, capture_output=True, text=True,

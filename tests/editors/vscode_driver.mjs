@@ -11,6 +11,7 @@
 //   missingServer  open `file` and read the notification that says the server is missing.
 // Common input: url, chromium (executable), playwrightCore (its package folder), timeoutMs,
 // failureScreenshot. Everything waits for a condition, never for a fixed time.
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const input = JSON.parse(process.argv[2]);
@@ -33,30 +34,53 @@ function readGhostText() {
   return [inline, ...block].join('\n');
 }
 
-// Whether the editor's own text holds `text`, ghost text left out (its decorations live inside
-// the same lines). Runs in the page, so it is self-contained.
-function editorHolds(text) {
+// How many times the editor's own text holds `text`, ghost text left out (its decorations live
+// inside the same lines). Runs in the page, so it is self-contained.
+function editorCount(text) {
   const lines = document.querySelector('.monaco-editor .view-lines')?.cloneNode(true);
-  if (!lines) return false;
+  if (!lines) return 0;
   lines.querySelectorAll('.ghost-text-decoration, .ghost-text').forEach((node) => node.remove());
-  return (lines.textContent ?? '').replace(/\u00a0/g, ' ').includes(text);
+  return (lines.textContent ?? '').replace(/\u00a0/g, ' ').split(text).length - 1;
 }
 
-// Tab, until the text holds `expected`. On a loaded machine the suggestion can be replaced by
-// a newer one between being read and the key press, and that Tab then lands on nothing; the
-// test is about the editor accepting ghost text, so wait for it again and press again.
+// Tab, until the editor's text holds `expected` once more than before (the file may hold it
+// already: `fibonacci(n)` is also in the function's header). On a loaded machine the suggestion
+// can be replaced by a newer one between being read and the key press, and that Tab then lands
+// on nothing; the test is about the editor accepting ghost text, so wait for it and press again.
 async function acceptWithTab(page, expected) {
+  const before = await page.evaluate(editorCount, expected);
   for (let attempt = 1; attempt <= 3; attempt++) {
     await page.locator(GHOST_TEXT).first().waitFor();
     await page.keyboard.press('Tab');
     try {
-      await page.waitForFunction(editorHolds, expected, { timeout: 5000 });
+      await page.waitForFunction(([text, count]) => {
+        const lines = document.querySelector('.monaco-editor .view-lines')?.cloneNode(true);
+        if (!lines) return false;
+        lines.querySelectorAll('.ghost-text-decoration, .ghost-text').forEach((node) => node.remove());
+        return (lines.textContent ?? '').replace(/\u00a0/g, ' ').split(text).length - 1 > count;
+      }, [expected, before], { timeout: 5000 });
       return;
     } catch {
-      log(`Tab attempt ${attempt}: the text does not hold ${JSON.stringify(expected)} yet`);
+      log(`Tab attempt ${attempt}: the text does not hold ${JSON.stringify(expected)} once more yet`);
     }
   }
   throw new Error(`Tab did not accept the ghost text ${JSON.stringify(expected)}`);
+}
+
+// Ctrl+S until the file on disk holds `expected` once more than before (a key press can land
+// while the workbench is busy and be lost; the dirty mark going away does not prove the write).
+async function saveUntilWritten(page, path, expected) {
+  const count = () => readFileSync(path, 'utf8').split(expected).length - 1;
+  const before = count();
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    await page.keyboard.press('Control+s');
+    for (let waited = 0; waited < 5000; waited += 100) {
+      if (count() > before) return;
+      await page.waitForTimeout(100);
+    }
+    log(`Ctrl+S attempt ${attempt}: ${path} does not hold ${JSON.stringify(expected)} once more yet`);
+  }
+  throw new Error(`saving did not write ${JSON.stringify(expected)} to ${path}`);
 }
 
 async function statusText(page) {
@@ -111,9 +135,9 @@ const scenarios = {
     await page.screenshot({ path: input.screenshot });
 
     log('accepting it with Tab and saving');
-    await acceptWithTab(page, input.type + result.ghostText.split('\n')[0]);
-    await page.keyboard.press('Control+s');
-    await page.locator('.tab.active.dirty').waitFor({ state: 'detached' }); // saved: no dirty mark
+    const accepted = input.type + result.ghostText.split('\n')[0];
+    await acceptWithTab(page, accepted);
+    await saveUntilWritten(page, input.path, accepted);
 
     log('waiting for the status bar to show the latency');
     await waitForStatus(page, [input.statusText, ' ms']);
