@@ -14,24 +14,20 @@ import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
-from transformers.cache_utils import DynamicLayer
 
 from ..prompts.fim import FimFormat, declared_order, present_tokens, resolve_format
 from .base import MODEL_LOAD_LOCK, BackendError, Generation, GenerationRequest, StopFlag
+from .kv_sessions import KVSessions
 from .priority import ForegroundGate
 from .static_decode import StaticDecoder
 
 log = logging.getLogger(__name__)
-
-# Documents whose last KV cache is kept; each costs layers x tokens x hidden x 2.
-KV_SESSIONS = 4
 
 
 def pick_device(preference: str) -> torch.device:
@@ -80,55 +76,6 @@ def serving_format(folder: Path, tokenizer, fim_format: str = "auto") -> FimForm
     """The FIM format prompts for the model in `folder` are built with, its declared order included:
     what the server sends, and so what fine-tuning must train on."""
     return declared_order(folder, resolve_format(fim_format, tokenizer))
-
-
-class KVSessions:
-    """The KV cache of each document's last prompt, so the next one reuses its common prefix."""
-
-    def __init__(self, capacity: int = KV_SESSIONS):
-        self._entries: OrderedDict[str, tuple[list[int], DynamicCache]] = OrderedDict()
-        self._capacity = capacity
-
-    def take(self, session: str | None, ids: list[int]) -> tuple[DynamicCache | None, int]:
-        """The cache cropped to the longest prefix shared with `ids`, and that prefix's length.
-
-        The entry is removed while in use, so two concurrent requests never share one.
-        """
-        entry = self._entries.pop(session, None) if session else None
-        if entry is None:
-            return None, 0
-        cached_ids, cache = entry
-        shared = _common_prefix(cached_ids, ids)
-        shared = min(shared, len(ids) - 1)  # the model must see at least one new token
-        if shared <= 0 or not _croppable(cache):
-            return None, 0
-        cache.crop(shared - cache.get_seq_length())
-        return cache, shared
-
-    def put(self, session: str | None, ids: list[int], cache: DynamicCache) -> None:
-        if not session:
-            return
-        self._entries[session] = (ids, cache)
-        self._entries.move_to_end(session)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
-def _croppable(cache: DynamicCache) -> bool:
-    # Sliding-window and linear-attention layers forget or summarise the past; only
-    # plain layers can be cut back to an earlier length.
-    return all(type(layer) is DynamicLayer for layer in cache.layers)
 
 
 def _continues(heal: str, token: str) -> bool:

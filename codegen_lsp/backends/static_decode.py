@@ -20,17 +20,11 @@ import torch
 from transformers import StaticCache
 from transformers.cache_utils import StaticLayer
 
+from .kv_sessions import reusable_prefix
+
 # A longer cache costs memory (layers x tokens x hidden x 2) and attention time at every step:
 # the static cache attends over its whole length, masked, not only over the filled part.
 MAX_CACHE_LEN = 4096
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 class StaticDecoder:
@@ -73,8 +67,7 @@ class StaticDecoder:
     def begin(self, session: str | None, ids: list[int]) -> int:
         """Make the cache hold the longest prefix of `ids` it already has for `session`
         (never all of `ids`: the model must see at least one new token); returns its length."""
-        shared = _common_prefix(self._ids, ids) if session and session == self._session else 0
-        shared = max(0, min(shared, len(ids) - 1))
+        shared = reusable_prefix(self._ids, ids) if session and session == self._session else 0
         self._session = session
         self._ids = self._ids[:shared]
         for layer in self.cache.layers:
