@@ -17,15 +17,16 @@ import dataclasses
 import gc
 import hashlib
 import json
-import re
 import secrets
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
+
+from .jobs import OutOfMemory, empty_device_cache, is_out_of_memory
+from . import paths
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -61,7 +62,7 @@ class GenerationCancelled(ImageError):
     """`should_stop()` said stop; no image was made."""
 
 
-class ImageOutOfMemory(ImageError):
+class ImageOutOfMemory(ImageError, OutOfMemory):
     """The device ran out of memory; the pipeline was released so the next request can load it."""
 
 
@@ -237,27 +238,7 @@ class ImageGenerator:
     def _release(self) -> None:
         self._pipeline = None
         gc.collect()
-        _empty_device_cache()
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    torch = sys.modules.get("torch")
-    out_of_memory = getattr(torch, "OutOfMemoryError", None)
-    if out_of_memory is not None and isinstance(error, out_of_memory):
-        return True
-    # Older torch, MPS and some kernels say so only in the text of a RuntimeError.
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
-
-
-def _empty_device_cache() -> None:
-    torch = sys.modules.get("torch")  # not imported: nothing was ever loaded, nothing to free
-    if torch is None:
-        return
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    mps = getattr(torch, "mps", None)
-    if mps is not None and torch.backends.mps.is_available():
-        mps.empty_cache()
+        empty_device_cache()
 
 
 def resolve_device(device: str) -> str:
@@ -389,4 +370,4 @@ def _inside(root: Path, relative: str) -> Path:
 
 def slug(text: str, limit: int = 48) -> str:
     """"A Cat, in Space!" -> "a-cat-in-space": a file name from a prompt."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].rstrip("-") or "image"
+    return paths.slug(text, limit, fallback="image")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -82,9 +83,19 @@ class _Kept:
     last_used: float = field(default_factory=time.monotonic)
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    return name in ("OutOfMemoryError", "ImageOutOfMemory") or "out of memory" in str(exc).lower()
+class OutOfMemory(Exception):
+    """A generator's own out-of-memory error (it has released its model already)."""
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, OutOfMemory):
+        return True
+    torch = sys.modules.get("torch")  # not imported: nothing was loaded, so nothing ran out
+    out_of_memory = getattr(torch, "OutOfMemoryError", None)
+    if out_of_memory is not None and isinstance(error, out_of_memory):
+        return True
+    # Older torch, MPS and some kernels say so only in the text of a RuntimeError.
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
 class JobRunner:
@@ -150,7 +161,7 @@ class JobRunner:
         except Exception:  # releasing must never fail a job or the server
             log.exception("releasing %s failed", key)
         gc.collect()
-        _empty_cuda_cache()
+        empty_device_cache()
         log.info("released %s", key)
 
     def _schedule_release(self) -> None:
@@ -178,10 +189,13 @@ async def _watch_cancel(context: JobContext) -> None:
         await asyncio.sleep(0.05)
 
 
-def _empty_cuda_cache() -> None:
-    try:
-        import torch
-    except ImportError:
+def empty_device_cache() -> None:
+    """Give freed GPU memory back (CUDA or MPS); nothing when torch was never imported."""
+    torch = sys.modules.get("torch")
+    if torch is None:
         return
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+    mps = getattr(torch, "mps", None)
+    if mps is not None and torch.backends.mps.is_available():
+        mps.empty_cache()

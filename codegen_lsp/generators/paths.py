@@ -39,7 +39,7 @@ def write_text(root: Path, relative: str | Path, text: str, overwrite: bool = Fa
     return target
 
 
-def slug(text: str, limit: int = 48) -> str:
+def slug(text: str, limit: int = 48, fallback: str = "untitled") -> str:
     """A file-name stem from free text ("A cat, in space!" -> "a-cat-in-space")."""
     words = re.sub(r"[^\w]+", "-", text.lower(), flags=re.ASCII).strip("-")
-    return words[:limit].rstrip("-") or "untitled"
+    return words[:limit].rstrip("-") or fallback
