@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+
+from latency import percentile  # benchmarks/latency.py (this script's folder is on sys.path)
 
 from codegen_lsp.backends.base import StopFlag
 from codegen_lsp.completion import CompletionRequest
@@ -28,11 +29,6 @@ from codegen_lsp.generators.tasks import ImageJob, image_work
 from codegen_lsp.logs import RequestLog
 
 SAMPLE = Path(__file__).resolve().parent.parent / "codegen_lsp" / "data" / "demo_sample.py"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def requests(count: int) -> list[CompletionRequest]:
