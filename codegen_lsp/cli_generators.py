@@ -204,9 +204,9 @@ def _docs_request(path: Path, text: str, root: Path, model: str | None):
 
 def _docstrings(runner, request, path: Path, write: bool) -> int:
     from .actions.edits import apply
-    from .generators.docs import write_docstrings
+    from .generators.tasks import docstrings_work
 
-    status, result = _run_job("docstrings", lambda _: _async(write_docstrings, runner, request))
+    status, result = _run_job("docstrings", lambda _: docstrings_work(runner, request))
     if result is None:
         return status
     for line in result.skipped:
@@ -222,23 +222,10 @@ def _docstrings(runner, request, path: Path, write: bool) -> int:
 
 
 def _overview(runner, request, root: Path, args: argparse.Namespace) -> int:
-    from .generators.docs import module_summary, overview_file, overview_for
-    from .generators.paths import write_text
+    from .generators.tasks import overview_work
 
-    async def work(context):
-        context.step(0, 1, "summary")
-        summary = await module_summary(runner, request, context.flag)
-        markdown = await asyncio.to_thread(overview_for, root, request, summary, runner.pipeline.backend.model_id)
-        return write_text(root, overview_file(args.docs_folder, request.path), markdown, args.overwrite)
-
-    status, written = _run_job("overview", lambda _: work)
-    if written is not None:
-        print(f"overview written to {written}")
+    status, result = _run_job("overview", lambda _: overview_work(runner, request, root, args.docs_folder,
+                                                                 args.overwrite))
+    if result is not None:
+        print(f"overview written to {result[1]}")
     return status
-
-
-def _async(function, *args):
-    """A job's async work calling `function(*args, flag, step)`."""
-    async def work(context):
-        return await function(*args, context.flag, context.step)
-    return work

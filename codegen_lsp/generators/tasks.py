@@ -70,6 +70,33 @@ def read_sidecar(path: Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+# --- docs -------------------------------------------------------------------------------------
+
+def docstrings_work(runner, request) -> Callable[[JobContext], Any]:
+    """The job writing docstrings for the undocumented definitions of `request`'s document
+    (an ActionRunner marked background, and a docstring ActionRequest): a DocstringsResult."""
+    from .docs import write_docstrings
+
+    async def work(context: JobContext):
+        return await write_docstrings(runner, request, context.flag, context.step)
+    return work
+
+
+def overview_work(runner, request, root: Path, docs_folder: str, overwrite: bool) -> Callable[[JobContext], Any]:
+    """The job writing `<docsFolder>/api/<path>.md` for `request`'s module: (its Markdown, the file)."""
+    import asyncio
+
+    from .docs import module_summary, overview_file, overview_for
+    from .paths import write_text
+
+    async def work(context: JobContext) -> tuple[str, Path]:
+        context.step(0, 1, "summary")
+        summary = await module_summary(runner, request, context.flag)
+        markdown = await asyncio.to_thread(overview_for, root, request, summary, runner.pipeline.backend.model_id)
+        return markdown, write_text(root, overview_file(docs_folder, request.path), markdown, overwrite)
+    return work
+
+
 # --- diagrams ----------------------------------------------------------------------------------
 
 DIAGRAM_KINDS = ("modules", "classes", "calls")

@@ -16,9 +16,9 @@ from ..actions.chat import has_template
 from ..actions.runner import ActionCancelled, ActionRunner
 from ..actions.targets import target_at
 from ..context.languages import normalise
-from ..generators import docs, tasks
-from ..generators.jobs import JobCancelled, JobContext, JobFailed
-from ..generators.paths import OutputPathError, write_text
+from ..generators import tasks
+from ..generators.jobs import JobCancelled, JobFailed
+from ..generators.paths import OutputPathError
 from ..server import CodegenServer
 from .actions import action_request, apply_edit
 
@@ -111,10 +111,7 @@ async def generate_docs(ls: CodegenServer, *args) -> dict:
 
 
 async def _docstrings(ls: CodegenServer, runner: ActionRunner, request) -> dict:
-    async def work(context: JobContext) -> docs.DocstringsResult:
-        return await docs.write_docstrings(runner, request, context.flag, context.step)
-
-    result = await run_job(ls, "Write docstrings", work)
+    result = await run_job(ls, "Write docstrings", tasks.docstrings_work(runner, request))
     if isinstance(result, dict):
         return result
     out = {"written": result.written, "skipped": result.skipped}
@@ -125,18 +122,13 @@ async def _docstrings(ls: CodegenServer, runner: ActionRunner, request) -> dict:
 
 async def _overview(ls: CodegenServer, runner: ActionRunner, request, overwrite: bool) -> dict:
     root = _workspace_root(ls, request.uri) or Path(to_fs_path(request.uri)).parent
-
-    async def work(context: JobContext) -> dict:
-        context.step(0, 1, "summary")
-        summary = await docs.module_summary(runner, request, context.flag)
-        path = docs.overview_file(ls.config.generators.docs_folder, request.path)
-        markdown = await asyncio.to_thread(docs.overview_for, root, request, summary, ls.pipeline.backend.model_id)
-        written = write_text(root, path, markdown, overwrite)
-        return {"markdown": markdown, "path": str(written), "uri": written.as_uri()}
-
+    work = tasks.overview_work(runner, request, root, ls.config.generators.docs_folder, overwrite)
     result = await run_job(ls, "Write module overview", work)
-    if "uri" in result:
-        await ls.show_document(result["uri"])
+    if isinstance(result, dict):
+        return result
+    markdown, written = result
+    result = {"markdown": markdown, "path": str(written), "uri": written.as_uri()}
+    await ls.show_document(result["uri"])
     return result
 
 
