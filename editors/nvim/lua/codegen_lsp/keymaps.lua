@@ -28,23 +28,25 @@ local function map_with_fallback(bufnr, lhs, desc, action)
   end, { buffer = bufnr, expr = true, replace_keycodes = true, silent = true, desc = DESC .. desc })
 end
 
+-- The keys that act on a suggestion: (option name and the function of codegen_lsp it calls, description).
+local SUGGESTION_KEYS = {
+  { "accept", "accept the suggestion" },
+  { "accept_word", "accept the suggestion's next word" },
+  { "accept_line", "accept the suggestion's line" },
+  { "dismiss", "dismiss the suggestion" },
+}
+
 --- Map the configured keys in `bufnr`; a key set to false is left alone.
 function M.attach(bufnr)
   local keys = config.options.keymaps
   if not keys then
     return
   end
-  if keys.accept then
-    map_with_fallback(bufnr, keys.accept, "accept the suggestion", "accept")
-  end
-  if keys.accept_word then
-    map_with_fallback(bufnr, keys.accept_word, "accept the suggestion's next word", "accept_word")
-  end
-  if keys.accept_line then
-    map_with_fallback(bufnr, keys.accept_line, "accept the suggestion's line", "accept_line")
-  end
-  if keys.dismiss then
-    map_with_fallback(bufnr, keys.dismiss, "dismiss the suggestion", "dismiss")
+  for _, key in ipairs(SUGGESTION_KEYS) do
+    local action, desc = key[1], key[2]
+    if keys[action] then
+      map_with_fallback(bufnr, keys[action], desc, action)
+    end
   end
   if keys.toggle then
     vim.keymap.set({ "n", "i" }, keys.toggle, function()
