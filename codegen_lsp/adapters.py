@@ -4,6 +4,12 @@ A folder's adapter is the one its `.codegen/adapter.json` names (`codegen-lsp tr
 writes it), else the `codegen.model.adapter` setting, else none: the base model.
 An adapter folder holds PEFT's files plus `codegen_adapter.json`, the manifest
 `codegen-lsp train` writes (base model, data, evaluation).
+
+An adapter folder may be anywhere, unlike the files the server writes for a workspace
+(kept inside it: generators/paths.py). The setting is the user's own; the registry is
+workspace content that a cloned repository may ship, but what it names is only read, as
+data: safetensors weights checked to fit the model, never a pickle or code (weights.py).
+Naming a folder outside the workspace gains such a file nothing over shipping the adapter.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from .weights import UnsafeModelFolder, require_safetensors
 
 REGISTRY = Path(".codegen") / "adapter.json"
 MANIFEST = "codegen_adapter.json"
@@ -43,6 +51,10 @@ def registered_adapter(folder: Path, setting: str | None = None) -> RegisteredAd
 def _checked(folder: Path, path: Path, source: str) -> RegisteredAdapter:
     if not (path / "adapter_config.json").is_file():
         return RegisteredAdapter(folder, path, source, f"no peft adapter at {path} (adapter_config.json missing)")
+    try:
+        require_safetensors(path, "adapter")
+    except UnsafeModelFolder as exc:
+        return RegisteredAdapter(folder, path, source, str(exc))
     manifest = None
     if (path / MANIFEST).is_file():
         try:

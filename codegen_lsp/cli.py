@@ -4,10 +4,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
-from .engine import MODEL_ENV
+# Offline by default, whatever the command or backend: models, tokenizers and adapters come from
+# local folders (the openai backend talks to its own URL through httpx and needs no hub either),
+# and nothing may phone home. huggingface_hub, transformers and datasets read these when they
+# are imported, so they are set here, before this module imports anything that imports them;
+# a value the user set stays.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+               "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+def set_offline_defaults(environ=os.environ) -> None:
+    for name, value in OFFLINE_ENV.items():
+        environ.setdefault(name, value)
+
+
+set_offline_defaults()
+
+from .engine import MODEL_ENV  # noqa: E402  (after the offline defaults, see above)
 
 
 def main(argv: list[str] | None = None) -> int:

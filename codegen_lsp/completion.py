@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass
 from typing import Literal
 
 from tree_sitter import Tree
 
-from .backends.base import Backend, BackendError, Generation, GenerationRequest, StopFlag
+from .backends.base import (Backend, BackendError, BackendUnavailable, Generation,
+                            GenerationRequest, StopFlag)
 from .cache import CacheKey, CompletionCache
 from .config import CompletionConfig, ModelConfig
 from .context.assemble import Assembly, Cursor, assemble, commented
@@ -25,11 +27,16 @@ from .context.symbols import FactsCache, FileFacts
 from .context.token_cache import PieceTokenCache
 from .context.syntax_guard import guard
 from .context.trigger import Mode, decide_mode
-from .context.window import fit_window
+from .context.window import Window, fit_window
+from .faults import Faults
+from .device_memory import is_out_of_memory
 from .logs import RequestLog, RequestRecord
 from .postprocess import PostprocessInput, postprocess
+from .privacy import redact, redact_window, secret_at
 from .prompts.fim import neutralise, split_for_healing
 from .typing_ahead import TypingAhead
+
+log = logging.getLogger(__name__)
 
 # Tokens the FIM markers themselves take, kept free in the window.
 PROMPT_OVERHEAD_TOKENS = 8
@@ -73,12 +80,13 @@ class CompletionResult:
 
 class CompletionPipeline:
     def __init__(self, backend: Backend, cache: CompletionCache | None, config: CompletionConfig,
-                 model_config: ModelConfig, log: RequestLog):
+                 model_config: ModelConfig, log: RequestLog, faults: Faults | None = None):
         self.backend = backend
         self.cache = cache
         self.config = config
         self.model_config = model_config
         self.log = log
+        self.faults = faults or Faults()  # what failed, told to the user once
         self.typing_ahead = TypingAhead()
         self.index: WorkspaceIndex | None = None  # the server sets it once the workspace is indexed
         self._active: dict[str, StopFlag] = {}
@@ -100,14 +108,30 @@ class CompletionPipeline:
             stop.set("cancelled")
             record.outcome = "cancelled"
             raise
-        except (BackendError, RuntimeError, ValueError, OSError) as exc:
-            record.outcome, record.error, text = "error", str(exc), ""
+        except Exception as exc:  # the request is answered empty, the server goes on
+            record.outcome, record.error, text = "error", str(exc) or type(exc).__name__, ""
+            self._report_failure(exc)
+        else:
+            if record.outcome == "model":
+                self.faults.ok("completion")
         finally:
             if self._active.get(request.uri) is stop:
                 del self._active[request.uri]
             record.time("total", time.perf_counter() - started)
             self.log.finish(record)
         return CompletionResult(text, record)
+
+    def _report_failure(self, error: Exception) -> None:
+        if isinstance(error, BackendUnavailable):  # the backend tells the user itself, once per outage
+            self.faults.report("completion/backend-down", f"codegen-lsp: {error}", show=False)
+        elif is_out_of_memory(error):
+            self.faults.report("completion/out-of-memory", f"codegen-lsp: {error}", "error")
+        else:
+            if not isinstance(error, BackendError):  # not one the backend foresaw: keep the traceback
+                log.error("completion failed", exc_info=error)
+            self.faults.report("completion/failed", f"codegen-lsp: a completion failed and was left empty "
+                                                    f"({type(error).__name__}: {error}); the next ones are tried "
+                                                    f"as usual, and repeats only logged", "error")
 
     async def warm(self, text: str) -> None:
         """Tokenise an opened document's lines before its first keystroke, a slice per turn of the
@@ -135,6 +159,11 @@ class CompletionPipeline:
             mode = Mode.SINGLE_LINE
         record.mode = mode.value
         if mode is Mode.NONE or not self.config.enabled or looks_binary(request.text, request.offset):
+            record.outcome = "skipped"
+            return ""
+        secret = secret_at(request.text, request.offset)
+        if secret is not None:  # the prompt would hold part of it, or the model suggest one
+            log.debug("completion skipped: the cursor is inside a secret (%s)", secret)
             record.outcome = "skipped"
             return ""
         prefix, suffix = request.text[: request.offset], request.text[request.offset:]
@@ -223,6 +252,7 @@ class CompletionPipeline:
         if assembly.tokens:  # refit the first window's text, not the whole file, to the budget left
             window = fit_window(window.prefix, window.suffix, budget - assembly.tokens, self.config.suffix_share,
                                 self.token_starts, line)
+        window, assembly, record.redacted = _redacted(prefix, suffix, window, assembly)
         fim = self.backend.fim
         order = None if self.model_config.fim_order == "auto" else self.model_config.fim_order
         files = [(path, neutralise(text, fim.special_tokens)) for path, text in assembly.files]
@@ -284,6 +314,21 @@ class CompletionPipeline:
             raise
         _fill(record, generation)
         return generation
+
+
+def _redacted(prefix: str, suffix: str, window: Window, assembly: Assembly) -> tuple[Window, Assembly, int]:
+    """The window and the repository context with secret values replaced (privacy.py): what the
+    model, the cache key and the debug dump see. The document itself stays whole: the completion
+    is fitted to its real text."""
+    before, after, count = redact_window(prefix, suffix, len(window.prefix), len(window.suffix))
+    header, found = redact(assembly.prefix_header)
+    files = []
+    for path, text in assembly.files:
+        text, more = redact(text)
+        files.append((path, text))
+        found += more
+    return (dataclasses.replace(window, prefix=before, suffix=after),
+            dataclasses.replace(assembly, prefix_header=header, files=files), count + found)
 
 
 def _fill(record: RequestRecord, generation: Generation) -> None:

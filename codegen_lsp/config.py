@@ -28,6 +28,14 @@ def default_cache_dir() -> Path:
     return Path(base) / "codegen-lsp"
 
 
+# Paths in settings and where they may point. model.path, adapter, tokenizer, caBundle,
+# actions.chatModel and generators.imageModel are only read, as data: safetensors weights, never a
+# pickle or code from the folder (weights.py), so any folder will do. cache.path and log.file are
+# where the server keeps its own files. All of them are typed by the user in their own settings
+# (VS Code's Restricted Mode holds back an untrusted folder's workspace settings), so they are
+# used where they point. generators.docsFolder is different: it is relative to the workspace,
+# and every file written under it is checked to stay inside the workspace folder
+# (generators/paths.py), as is every path a command names.
 @dataclass
 class ModelConfig:
     path: str | None = _opt(None, "Local model folder; else CODEGEN_LSP_MODEL, else the embedded model.")

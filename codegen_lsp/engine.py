@@ -14,6 +14,7 @@ from .backends.base import BackendError
 from .cache import CompletionCache
 from .config import Config, default_cache_dir
 from .completion import CompletionPipeline
+from .faults import Faults
 from .logs import RequestLog
 
 MODEL_ENV = "CODEGEN_LSP_MODEL"
@@ -37,11 +38,11 @@ def resolve_model_path(config_path: str | None, override: str | None = None) -> 
     raise BackendError(NO_MODEL_MESSAGE)
 
 
-def open_cache(config: Config) -> CompletionCache | None:
+def open_cache(config: Config, faults: Faults | None = None) -> CompletionCache | None:
     if not config.cache.enabled:
         return None
     path = Path(config.cache.path).expanduser() if config.cache.path else default_cache_dir() / "completions"
-    return CompletionCache(path, config.cache.size_limit_mb)
+    return CompletionCache(path, config.cache.size_limit_mb, faults)
 
 
 def load_backend(config: Config, model_override: str | None = None):
@@ -72,9 +73,11 @@ def load_openai_backend(config: Config, model_override: str | None = None):
                          timeout_seconds=m.timeout_seconds)
 
 
-def build_pipeline(config: Config, log: RequestLog, model_override: str | None = None) -> CompletionPipeline:
+def build_pipeline(config: Config, log: RequestLog, model_override: str | None = None,
+                   faults: Faults | None = None) -> CompletionPipeline:
+    """`faults`: where the cache and the pipeline report what goes wrong (the server shows it once)."""
     backend = load_backend(config, model_override)
-    pipeline = CompletionPipeline(backend, open_cache(config), config.completion, config.model, log)
+    pipeline = CompletionPipeline(backend, open_cache(config, faults), config.completion, config.model, log, faults)
     freeze_long_lived()
     return pipeline
 

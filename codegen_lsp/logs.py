@@ -36,6 +36,7 @@ class RequestRecord:
     error: str = ""
     syntax: str = ""  # what the syntax check changed in the completion, and why
     adapter: str = ""  # the hash of the LoRA adapter that answered ("" for none)
+    redacted: int = 0  # secret values replaced in the prompt (privacy.py): counted, never shown
     # Repository context candidates: path, kind, why, score, tokens, included or why dropped.
     context: list[dict] = field(default_factory=list)
 
@@ -46,6 +47,7 @@ class RequestRecord:
         timings = " ".join(f"{k}={v:.1f}ms" for k, v in self.timings_ms.items())
         text = (f"request {self.id} {self.kind} v{self.version} {self.mode} -> {self.outcome}"
                 f" prompt={self.prompt_tokens}t reused={self.reused_tokens}t new={self.new_tokens}t {timings}")
+        text += f" redacted={self.redacted}" if self.redacted else ""
         return f"{text} error={self.error}" if self.error else text
 
     def as_dict(self, with_prompt: bool = True) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
 from . import __version__
@@ -23,6 +24,7 @@ from .context.index import WorkspaceIndex
 from .context.workspace_files import Limits, WorkspaceFiles, is_private_name
 from .documents import Document, DocumentStore
 from .engine import build_pipeline
+from .faults import Faults
 from .generators.jobs import JobRunner
 from .logs import RequestLog, RequestRecord, setup_file_log
 from .lsp_convert import encoding_name, lsp_message_type
@@ -34,13 +36,28 @@ _LEVEL_ORDER = ["error", "warning", "info", "debug"]
 RECENT_DOCUMENTS = 10  # open documents searched for similar snippets
 
 
+class CodegenProtocol(LanguageServerProtocol):
+    """pygls' protocol without pygls' own copy of the open documents: `CodegenServer.documents`
+    keeps them. pygls' copy edited every document a second time per keystroke and, for an edit past
+    a line's end, rewrote the client's position in place (to the line's length minus one, on lines
+    split like str.splitlines) before our handler saw it, so the server applied another edit.
+    Without these builtins, didOpen/didChange/didClose go straight to handlers/documents.py."""
+
+    lsp_text_document__did_open = None
+    lsp_text_document__did_change = None
+    lsp_text_document__did_close = None
+
+
 class CodegenServer(LanguageServer):
     def __init__(self, model_override: str | None = None):
-        super().__init__("codegen-lsp", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__("codegen-lsp", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=CodegenProtocol)
         self.model_override = model_override
         self.config = Config()
         self.documents = DocumentStore()
         self.requests = RequestLog(self.config.log.keep_requests, listener=self._report_request)
+        # What fails (a completion, the cache, a workspace file) is shown once, then only logged.
+        self.faults = Faults(show=self.tell_user, log_line=lambda level, message: self.log_line(message, level))
         self.pipeline: CompletionPipeline | None = None
         self.load_error: str | None = None
         self._loading: asyncio.Task | None = None
@@ -96,8 +113,11 @@ class CodegenServer(LanguageServer):
             old.backend.close()
             del old  # not referenced from here while the new model loads (and is frozen, engine.py)
         token = await self.begin_progress("codegen-lsp: loading the model")
+        self.faults.reset("completion", "cache")  # a new model and cache: their faults are news again
+        self.faults.loop = asyncio.get_running_loop()
         try:
-            self.pipeline = await asyncio.to_thread(build_pipeline, self.config, self.requests, self.model_override)
+            self.pipeline = await asyncio.to_thread(build_pipeline, self.config, self.requests, self.model_override,
+                                                    self.faults)
             # Settings that changed while it loaded, without touching the model, apply too.
             self.pipeline.config, self.pipeline.model_config = self.config.completion, self.config.model
             self.pipeline.index = self.index
@@ -269,6 +289,8 @@ class CodegenServer(LanguageServer):
         self.log_line(f"indexed {report.files} files of {files.root} ({report.parsed} parsed, "
                       f"{report.from_store} from the index store, {report.skipped} skipped)"
                       + (": cancelled, the index is partial" if report.cancelled else ""))
+        if report.errors:
+            self.faults.report("workspace/unreadable", f"codegen-lsp: {report.unreadable()}")
 
     def is_private(self, uri: str) -> bool:
         """A file that must never reach a prompt, the cache or a log (secrets, .codegenignore)."""

@@ -32,10 +32,15 @@ def _build(name: str, fit: bool, **kwargs) -> Path:
     return out
 
 
+def build_fitted_model() -> Path:
+    """A 2-layer Llama fitted to tests/data/shapes.py: it fills that file's lines back in.
+    (Also benchmarks/fuzz.py's model: fast enough for 10,000 operations.)"""
+    return _build("fitted", fit=True, hidden=128, steps=400)
+
+
 @pytest.fixture(scope="session")
 def fitted_model() -> Path:
-    """A 2-layer Llama fitted to tests/data/shapes.py: it fills that file's lines back in."""
-    return _build("fitted", fit=True, hidden=128, steps=400)
+    return build_fitted_model()
 
 
 @pytest.fixture(scope="session")

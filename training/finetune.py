@@ -28,6 +28,7 @@ import torch
 
 from codegen_lsp.adapters import MANIFEST as ADAPTER_MANIFEST, REGISTRY
 from codegen_lsp.backends.local import LocalBackend, folder_fingerprint, serving_format
+from codegen_lsp.weights import UnsafeModelFolder, require_no_remote_code, require_safetensors
 
 from .collect import Collection, collect
 from .evaluate import make_tasks, model_answers, score, token_stream, windowed
@@ -66,6 +67,11 @@ def run(options: TrainOptions, progress: Progress | None = None) -> dict:
     from accelerate import PartialState
     from transformers import AutoModelForCausalLM
 
+    try:  # a base that only loads by unpickling or running its own code is refused, as the server does
+        require_safetensors(options.base, "base model")
+        require_no_remote_code(options.base, "base model")
+    except UnsafeModelFolder as exc:
+        raise TrainError(str(exc)) from None
     model = AutoModelForCausalLM.from_pretrained(options.base, dtype=torch.float32, trust_remote_code=False,
                                                  local_files_only=True, use_safetensors=True)
     problems = recipe_problems(options.recipe, model)
@@ -232,12 +238,12 @@ def merge(model, base: Path, folder: Path) -> None:
     """The base model with the adapter folded into its weights: a plain model folder."""
     from transformers import AutoConfig, AutoTokenizer
 
-    config = AutoConfig.from_pretrained(base, local_files_only=True)
+    config = AutoConfig.from_pretrained(base, trust_remote_code=False, local_files_only=True)
     dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
     merged = model.merge_and_unload()
     merged.to(dtype if isinstance(dtype, torch.dtype) else torch.float32)  # the base's own dtype
     merged.save_pretrained(folder, safe_serialization=True)
-    AutoTokenizer.from_pretrained(base, local_files_only=True).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(base, trust_remote_code=False, local_files_only=True).save_pretrained(folder)
     for name in ("fim.json",):
         if (base / name).is_file():
             shutil.copy2(base / name, folder / name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -208,7 +209,10 @@ def _resume(accelerator, folder: Path, resume: bool) -> tuple[int, list[dict]]:
         return 0, []
     if not resume:
         raise SystemExit(f"{folder} holds a stopped run: pass --resume to continue it, or delete it to start over")
-    accelerator.load_state(str(folder))
+    try:  # accelerate reads it with torch.load(weights_only=True): a pickle that runs code is refused
+        accelerator.load_state(str(folder))
+    except (pickle.UnpicklingError, OSError, RuntimeError, ValueError, KeyError) as exc:
+        raise SystemExit(f"cannot resume from {folder}: {exc}\nDelete it to start over.") from None
     state = json.loads((folder / "progress.json").read_text())
     accelerator.print(f"resuming at step {state['step']}")
     return state["step"], state["history"]

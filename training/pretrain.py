@@ -154,7 +154,7 @@ def stage_tokenizer(work: Path, recipe: Recipe, train: dict[str, str]):
             size += len(train[name])
         print(f"tokenizer: BPE with {recipe.vocab_size} tokens on {size / 1e6:.1f}M characters", flush=True)
         build_tokenizer(texts, recipe.vocab_size, CODEGEN).save_pretrained(folder)
-    return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    return AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
 
 
 def stage_data(work: Path, recipe: Recipe, tokenizer, files: dict[str, str], name: str, tokens: int,

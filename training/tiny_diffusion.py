@@ -61,7 +61,7 @@ def build_clip_tokenizer(folder: Path) -> CLIPTokenizer:
     (folder / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(tokens)}, ensure_ascii=False),
                                        encoding="utf-8")
     (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    return CLIPTokenizer.from_pretrained(folder, model_max_length=CONTEXT)
+    return CLIPTokenizer.from_pretrained(folder, model_max_length=CONTEXT, trust_remote_code=False)
 
 
 def _text_config(tokenizer: CLIPTokenizer) -> CLIPTextConfig:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..privacy import redact
 from .targets import Caller, CodeFacts, CodeTarget
 
 FENCE_LANGUAGES = {"typescriptreact": "tsx", "javascriptreact": "jsx", "shellscript": "bash"}
@@ -39,7 +40,8 @@ def _fact_lines(target: CodeTarget, facts: CodeFacts) -> list[str]:
     lines = [f"```{fence}", facts.signature or target.header, "```", ""]
     if facts.parameters:
         lines += ["| parameter | type | default |", "|---|---|---|"]
-        lines += [f"| `{p.name}` | {_code(p.annotation)} | {_code(p.default)} |" for p in facts.parameters]
+        lines += [f"| `{p.name}` | {_code(p.annotation)} | {_code(_default(p.name, p.default))} |"
+                  for p in facts.parameters]
         lines.append("")
     lines.append(f"- **Returns**: {_code(facts.returns) if facts.returns else 'no declared type'}")
     lines.append(f"- **Raises**: {', '.join(_code(r) for r in facts.raises) if facts.raises else 'nothing explicitly'}")
@@ -47,6 +49,11 @@ def _fact_lines(target: CodeTarget, facts: CodeFacts) -> list[str]:
     if target.docstring:
         lines.append(f"- **Its documentation**: {target.docstring.strip().splitlines()[0]}")
     return lines
+
+
+def _default(name: str, default: str) -> str:
+    """A default value, redacted as it reads in the code: `password="..."` is a secret by its name."""
+    return redact(f"{name}={default}")[0][len(name) + 1:] if default else default
 
 
 def _code(text: str) -> str:

@@ -17,6 +17,7 @@ from ..backends.base import Backend, GenerationRequest, StopFlag
 from ..completion import CompletionPipeline, CompletionRequest, RepoInputs
 from ..context.index import WorkspaceIndex
 from ..logs import RequestRecord
+from ..privacy import redact, restore
 from ..context.languages import normalise
 from . import chat as chat_
 from . import holes
@@ -137,6 +138,7 @@ class ActionRunner:
     async def ask_chat(self, request: ActionRequest, conversation: list[dict], max_new_tokens: int,
                         flag: StopFlag) -> str:
         record = RequestRecord(uri=request.uri, version=request.version, kind="action", mode="chat")
+        conversation, record.redacted = redacted_conversation(conversation)
         record.prompt = chat_.prompt(self.chat.tokenizer, conversation)
         started = time.perf_counter()
         try:
@@ -190,7 +192,9 @@ class ActionRunner:
                    if self.index is not None and target.name else [])
         markdown = explain_markdown(target, facts, callers, summary, request.path, line,
                                     self.pipeline.backend.model_id)
-        return ActionResult("explain", markdown=markdown)
+        # Written to a file and maybe shown as a message: the code's own secrets (a default value,
+        # a caller's argument) stay out of both.
+        return ActionResult("explain", markdown=redact(markdown)[0])
 
     async def _annotate(self, request, language, target, flag) -> ActionResult:
         if self.chat is not None:  # an instruct model rewrites the function with its annotations
@@ -223,6 +227,7 @@ class ActionRunner:
                                                                  tokens), flag)
         if not answer.strip():
             return ActionResult(request.action, error=f"{TITLES[request.action].rstrip('.')}: the model wrote nothing")
+        answer = restore(answer, original)  # the model saw placeholders; the code keeps its values
         indent = original[:len(original) - len(original.lstrip())].split("\n")[-1]
         replacement = reindent(answer.strip("\n"), indent).rstrip("\n") + "\n"
         return ActionResult(request.action, edits=minimal_edits(request.text, start, end, replacement))
@@ -248,6 +253,16 @@ class ActionRunner:
         if content is None:
             return ActionResult("tests", error="Generate tests: the model wrote no test that parses")
         return ActionResult("tests", new_file=(test_path, content))
+
+
+def redacted_conversation(conversation: list[dict]) -> tuple[list[dict], int]:
+    """Chat messages with secret values replaced (privacy.py), and how many were."""
+    out, count = [], 0
+    for message in conversation:
+        content, found = redact(message["content"])
+        out.append({**message, "content": content})
+        count += found
+    return out, count
 
 
 class ActionCancelled(Exception):

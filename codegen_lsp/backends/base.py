@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from ..device_memory import OutOfMemory
 from ..prompts.fim import FimFormat
 
 Finish = Literal["stop", "length", "cancelled"]
@@ -23,6 +24,14 @@ MODEL_LOAD_LOCK = threading.RLock()
 
 class BackendError(RuntimeError):
     """The backend could not produce a completion; the message is for the user."""
+
+
+class BackendUnavailable(BackendError):
+    """The backend cannot be reached (a remote server is down); it has told the user itself."""
+
+
+class BackendOutOfMemory(BackendError, OutOfMemory):
+    """The model ran out of memory mid-generation; what could be freed has been."""
 
 
 class StopFlag:

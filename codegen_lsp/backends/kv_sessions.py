@@ -44,6 +44,9 @@ class KVSessions:
     def clear(self) -> None:
         self._entries.clear()
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
 
 def reusable_prefix(held: list[int], ids: list[int]) -> int:
     """How many leading tokens of `ids` a cache holding `held` can serve: their common prefix,

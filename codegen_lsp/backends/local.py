@@ -3,6 +3,11 @@
 Decoding is our own token loop rather than `model.generate`, for two reasons: it
 checks the request's StopFlag before every token, and it starts from the KV cache
 of the document's previous prompt, so typing re-encodes only what changed.
+
+Model, chat model and adapter folders are untrusted files (`codegen_lsp/weights.py`): only
+safetensors weights load, never a pickle, and `trust_remote_code` is always False, with no
+setting to turn it on (stricter than "off unless the user enables it"): code in a model
+folder never runs.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import hashlib
 import logging
 import threading
@@ -22,7 +28,10 @@ from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from ..prompts.fim import FimFormat, declared_order, present_tokens, resolve_format
-from .base import MODEL_LOAD_LOCK, BackendError, Generation, GenerationRequest, StopFlag
+from ..weights import UnsafeModelFolder, require_no_remote_code, require_safetensors
+from .peft_adapters import with_adapter
+from ..device_memory import empty_device_cache, is_out_of_memory
+from .base import MODEL_LOAD_LOCK, BackendError, BackendOutOfMemory, Generation, GenerationRequest, StopFlag
 from .kv_sessions import KVSessions
 from .priority import ForegroundGate
 from .static_decode import StaticDecoder
@@ -100,6 +109,11 @@ class LocalBackend:
         folder = Path(model_path).expanduser()
         if not (folder / "config.json").is_file():
             raise BackendError(f"no model at {folder}: expected a folder with config.json and safetensors weights")
+        try:  # before any loader opens a file of the folder
+            require_safetensors(folder, "model")
+            require_no_remote_code(folder, "model")
+        except UnsafeModelFolder as exc:
+            raise BackendError(str(exc)) from None
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
         try:
@@ -113,7 +127,9 @@ class LocalBackend:
         self.model_id = f"{folder.name}:{folder_fingerprint(folder, '*.safetensors', content=False)}"
         self.adapter_hash = ""
         if adapter:
-            model, self.adapter_hash = _with_adapter(model, Path(adapter).expanduser(), "default")
+            folder = Path(adapter).expanduser()
+            model = with_adapter(model, folder, "default")
+            self.adapter_hash = folder_fingerprint(folder, "*.safetensors", content=True)
         self._adapters: dict[str, str] = {}  # folder -> hash (also its adapter name) of workspace adapters
         self._switch_lock = threading.Lock()  # one adapter active at a time
         self.model = model.to(self.device).eval()
@@ -173,7 +189,7 @@ class LocalBackend:
         replaced = self._adapters.get(str(folder))
         if replaced != identity:  # new, or retrained in place
             with self._switch_lock:
-                self.model = _with_adapter(self.model, folder, identity)[0].eval()
+                self.model = with_adapter(self.model, folder, identity).eval()
                 self._adapters[str(folder)] = identity
                 if replaced and replaced not in self._adapters.values():
                     self.model.delete_adapter(replaced)  # the old weights of a retrained adapter
@@ -209,10 +225,34 @@ class LocalBackend:
         gen = Generation(text="", finish="cancelled", prompt_tokens=len(ids), queue_seconds=started - submitted)
         if stop.is_set():
             return gen
-        if request.background:  # takes the adapter step by step, so it can wait between steps
-            return self._decode(request, stop, ids, gen, started)
-        with self._adapter_held(request.adapter):
-            return self._decode(request, stop, ids, gen, started)
+        try:
+            if request.background:  # takes the adapter step by step, so it can wait between steps
+                return self._decode(request, stop, ids, gen, started)
+            with self._adapter_held(request.adapter):
+                return self._decode(request, stop, ids, gen, started)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            error = str(exc)
+        # Freed here, not in the except block: the error's traceback holds the frames that hold
+        # this request's KV cache and logits, until the block ends.
+        raise self._out_of_memory(error)
+
+    def _out_of_memory(self, error: str) -> BackendOutOfMemory:
+        """Free what can be freed after running out of memory mid-generation: every document's KV
+        cache and the allocator's cached blocks. Not retried: the same prompt would fail again."""
+        dropped = len(self._sessions)
+        self._sessions.clear()
+        gc.collect()
+        empty_device_cache()
+        memory = "GPU memory" if self.device.type != "cpu" or "cuda" in error.lower() else "memory"
+        detail = error.strip().split("\n")[0][:200]
+        log.warning("out of memory on %s: %s", self.device, error)
+        return BackendOutOfMemory(
+            f"out of {memory} during a completion on {self.device} ({detail}). The KV caches of {dropped} "
+            f"document(s) and the device's cached memory were released; that suggestion stays empty. If it "
+            f"happens again, try a smaller model, fewer concurrent generations (codegen.model.maxConcurrent), "
+            f"a shorter prompt (codegen.completion.promptTokens) or codegen.model.device \"cpu\".")
 
     @contextlib.contextmanager
     def _adapter_held(self, folder: str):
@@ -333,53 +373,3 @@ class _Decoder:
         if len(self._ids) >= self._request.max_new_tokens:
             return "length"
         return None
-
-
-def _with_adapter(model, folder: Path, name: str):
-    """`model` with the adapter at `folder` loaded as `name` (and a PeftModel, if it was not one)."""
-    from peft import PeftModel  # imported here: peft is slow to import and often unused
-
-    if not (folder / "adapter_config.json").is_file():
-        raise BackendError(f"no peft adapter at {folder}: expected adapter_config.json")
-    # peft injects its layers before it loads their weights: a mismatch found by loading
-    # would leave the served model altered, so it is looked for first.
-    mismatch = _adapter_mismatch(model.get_base_model() if isinstance(model, PeftModel) else model, folder)
-    if mismatch:
-        raise BackendError(f"the adapter at {folder} does not fit this model: {mismatch}")
-    try:
-        if isinstance(model, PeftModel):
-            if name not in model.peft_config:
-                model.load_adapter(folder, adapter_name=name, is_trainable=False)
-        else:
-            with MODEL_LOAD_LOCK:
-                model = PeftModel.from_pretrained(model, folder, adapter_name=name, is_trainable=False)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise BackendError(f"cannot apply the adapter at {folder}: {exc}") from exc
-    return model, folder_fingerprint(folder, "*.safetensors", content=True)
-
-
-def _adapter_mismatch(model, folder: Path) -> str:
-    """Why the LoRA weights in `folder` cannot sit on `model`'s layers ("" when they can)."""
-    from safetensors import safe_open
-
-    weights = folder / "adapter_model.safetensors"
-    if not weights.is_file():
-        return "adapter_model.safetensors is missing (only safetensors adapters are loaded)"
-    try:
-        with safe_open(weights, framework="pt") as tensors:
-            shapes = {key: tensors.get_slice(key).get_shape() for key in tensors.keys()}
-    except (OSError, SafetensorError) as exc:
-        return f"unreadable weights: {exc}"
-    for key, shape in shapes.items():
-        for part, axis, feature in ((".lora_A.", 1, "in_features"), (".lora_B.", 0, "out_features")):
-            if part not in key:
-                continue
-            layer = key.split(part)[0].removeprefix("base_model.model.")
-            try:
-                module = model.get_submodule(layer)
-            except AttributeError:
-                return f"it adapts {layer}, which this model does not have"
-            size = getattr(module, feature, None)
-            if size is not None and size != shape[axis]:
-                return f"{layer} has {feature}={size} here, {shape[axis]} in the adapter"
-    return ""

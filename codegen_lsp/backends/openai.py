@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 from ..prompts.fim import FimFormat, present_tokens
-from .base import BackendError, Generation, GenerationRequest, StopFlag
+from .base import BackendError, BackendUnavailable, Generation, GenerationRequest, StopFlag
 from .priority import ForegroundGate
 
 log = logging.getLogger(__name__)
@@ -273,6 +273,7 @@ class OpenAIBackend:
             if self.down_since is None:
                 self.down_since = time.monotonic()
                 self.notify("warning", f"codegen-lsp: {failure}; completions stay empty until it is back")
+            raise BackendUnavailable(str(failure)) from failure.__cause__
         raise BackendError(str(failure)) from failure.__cause__
 
     def _reached(self) -> None:

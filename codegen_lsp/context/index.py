@@ -7,6 +7,7 @@ Building runs off the event loop; readers see a consistent view at any time.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import pickle
@@ -19,6 +20,7 @@ from typing import Callable
 
 import diskcache
 
+from ..privacy import redact
 from .languages import OUTLINE_QUERIES, language_of_path, parser_for
 from .symbols import Outline, Symbol, outline
 from .workspace_files import WorkspaceFiles
@@ -26,7 +28,8 @@ from .workspace_files import WorkspaceFiles
 log = logging.getLogger(__name__)
 
 # Changes when the queries (or this format) change, so stale outlines are never read back.
-OUTLINE_VERSION = hashlib.blake2b(repr(sorted(OUTLINE_QUERIES.items())).encode() + b"outline-1",
+# outline-2: signatures, docs and imports are stored redacted (privacy.py).
+OUTLINE_VERSION = hashlib.blake2b(repr(sorted(OUTLINE_QUERIES.items())).encode() + b"outline-2",
                                   digest_size=6).hexdigest()
 _STORE_ERRORS = (sqlite3.Error, OSError, diskcache.Timeout)
 
@@ -37,6 +40,31 @@ def content_digest(data: bytes) -> str:
 
 def looks_binary(data: bytes) -> bool:
     return b"\0" in data[:8192]
+
+
+def redacted(found: Outline) -> Outline:
+    """The outline with secret values replaced: a constant's signature holds its value
+    (`API_KEY = "sk-..."`), and outlines reach prompts and the store on disk."""
+    lines = [text for s in found.symbols for text in (s.signature, s.doc)] + list(found.imports)
+    joined, count = redact("\n".join(lines))  # one pass per file, not two per symbol: indexing stays fast
+    out = joined.split("\n") if count else lines
+    if len(out) != len(lines):  # a match across two lines: each on its own then
+        out = [redact(line)[0] for line in lines]
+    out = [_cut_literal(line) for line in out]
+    if out == lines:
+        return found
+    symbols = tuple(dataclasses.replace(symbol, signature=out[2 * i], doc=out[2 * i + 1])
+                    for i, symbol in enumerate(found.symbols))
+    return Outline(symbols, tuple(out[2 * len(found.symbols):]))
+
+
+def _cut_literal(text: str) -> str:
+    """A line cut short (symbols.one_line) without the literal reaching the cut: it may be the
+    head of a secret, too short for the rules to recognise."""
+    if not text.endswith("…"):
+        return text
+    last_quote = max(text.rfind(q) for q in "\"'`")
+    return text[:last_quote + 1] + "…" if last_quote >= 0 else text
 
 
 @dataclass(frozen=True)
@@ -55,6 +83,11 @@ class BuildReport:
     skipped: int = 0       # unreadable or binary
     cancelled: bool = False
     errors: list[str] = field(default_factory=list)
+
+    def unreadable(self) -> str:
+        """The files that could not be read, in a line for the user."""
+        named = ", ".join(self.errors[:3]) + (f" and {len(self.errors) - 3} more" if len(self.errors) > 3 else "")
+        return f"{len(self.errors)} workspace file(s) could not be read and are left out of repository context: {named}"
 
 
 class WorkspaceIndex:
@@ -101,6 +134,9 @@ class WorkspaceIndex:
         relative = self.files.relative(path)
         try:
             data = path.read_bytes()
+        except FileNotFoundError:  # deleted since the walk found it: gone, not unreadable
+            report.skipped += 1
+            return None
         except OSError as exc:
             report.skipped += 1
             report.errors.append(f"{relative}: {exc.strerror or exc}")
@@ -122,7 +158,7 @@ class WorkspaceIndex:
         found = self._store_get(key)
         if found is None:
             parser = parser_for(language)
-            found = outline(language, tree if tree is not None else parser.parse(data), data)
+            found = redacted(outline(language, tree if tree is not None else parser.parse(data), data))
             self._store_set(key, found)
             if report is not None:
                 report.parsed += 1

@@ -10,6 +10,7 @@ Two questions, asked of every path:
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterator
@@ -103,9 +104,11 @@ class WorkspaceFiles:
         if not on_disk:
             return True
         try:
-            return Path(path).stat().st_size <= self.limits.max_file_bytes
+            status = Path(path).stat()
         except OSError:
             return False
+        # Regular files only: reading a FIFO named like a source file would block the indexer.
+        return stat.S_ISREG(status.st_mode) and status.st_size <= self.limits.max_file_bytes
 
     def walk(self) -> Iterator[Path]:
         """Every indexed file, in a stable order, at most `max_files` of them."""

@@ -19,6 +19,7 @@ from typing import Iterable, Sequence
 
 from ..context.languages import language_of_path
 from ..context.workspace_files import WorkspaceFiles
+from ..privacy import redact
 # write_diagram raises OutputPathError for a name leading outside out_dir: callers catch it from here.
 from .paths import OutputPathError, safe_output_path, write_text  # noqa: F401
 from .structure import (SUPPORTED_LANGUAGES, Edge, Graph, Node, Structure, extract, language_error)
@@ -204,7 +205,7 @@ def caption_prompts(graph: Graph, root: Path, files: Iterable[Path | str] | None
             text = f"{found.header}\n{found.doc}".strip()
         else:
             continue
-        prompts[node.id] = text[:MAX_PROMPT_CHARS]
+        prompts[node.id] = redact(text)[0][:MAX_PROMPT_CHARS]  # a default value may be a key
     return prompts
 
 

@@ -19,8 +19,10 @@ from ..actions.edits import TextEdit, check_edits
 from ..actions.runner import ActionRequest, ActionRunner, available
 from ..actions.targets import target_at
 from ..backends.base import StopFlag
+from ..context.index import redacted
 from ..context.languages import normalise
 from ..context.symbols import Outline, Symbol, outline
+from ..privacy import redact
 
 Step = Callable[[int, int, str], None]  # (done, total, message): progress, and the place to stop
 DOCUMENTED_KINDS = ("function", "method", "class")
@@ -156,10 +158,11 @@ def overview_for(root: Path, request: ActionRequest, summary: str, model_id: str
 
     language = normalise(request.language)
     tree = request.repo.tree if request.repo is not None else None
-    file_outline = outline(language, tree, request.text.encode("utf-8", "surrogatepass"))
+    file_outline = redacted(outline(language, tree, request.text.encode("utf-8", "surrogatepass")))
     relations = relations_of(root, request.path) if language == "python" else Relations()
     name = module_name(request.path, root) if language == "python" else request.path
-    return overview_markdown(name, request.path, file_outline, summary, relations, model_id)
+    # The public API lists constants with their values, the summary is the model's: keys stay out.
+    return redact(overview_markdown(name, request.path, file_outline, summary, relations, model_id))[0]
 
 
 def overview_markdown(module: str, path: str, file_outline: Outline, summary: str, relations: Relations,

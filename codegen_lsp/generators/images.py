@@ -25,8 +25,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .jobs import OutOfMemory, empty_device_cache, is_out_of_memory
+from ..device_memory import OutOfMemory, empty_device_cache, is_out_of_memory
 from . import paths
+from ..weights import pickle_only
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -36,7 +37,6 @@ MAX_STEPS = 200
 MAX_GUIDANCE = 30
 MAX_SEED = 2**53 - 1  # the largest whole number a JSON reader in JavaScript keeps exact
 DRAWN_SEEDS = 2**32  # seeds drawn for a request without one are short enough to retype
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 TRUSTED_LIBRARIES = ("diffusers", "transformers", None)  # None: an absent component (safety checker)
 
 Progress = Callable[[int, int], None]  # (steps done, steps in all)
@@ -314,9 +314,8 @@ def check_model_folder(folder: Path) -> None:
 
 
 def _check_weights(component: Path) -> None:
-    files = list(component.iterdir()) if component.is_dir() else []
-    pickles = [path.name for path in files if path.suffix in PICKLE_SUFFIXES]
-    if pickles and not any(path.suffix == ".safetensors" for path in files):
+    pickles = pickle_only(component)
+    if pickles:
         raise ModelFolderError(f"{component} has only pickle weights ({', '.join(sorted(pickles))}), which can run "
                                "code when loaded; only safetensors weights are loaded. Convert them to safetensors "
                                "first, or use a checkpoint that ships them.")

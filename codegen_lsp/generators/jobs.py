@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from ..backends.base import StopFlag
 from ..backends.priority import ForegroundGate
+from ..device_memory import empty_device_cache, is_out_of_memory
 
 log = logging.getLogger(__name__)
 
@@ -81,21 +81,6 @@ class JobContext:
 class _Kept:
     model: Releasable
     last_used: float = field(default_factory=time.monotonic)
-
-
-class OutOfMemory(Exception):
-    """A generator's own out-of-memory error (it has released its model already)."""
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    if isinstance(error, OutOfMemory):
-        return True
-    torch = sys.modules.get("torch")  # not imported: nothing was loaded, so nothing ran out
-    out_of_memory = getattr(torch, "OutOfMemoryError", None)
-    if out_of_memory is not None and isinstance(error, out_of_memory):
-        return True
-    # Older torch, MPS and some kernels say so only in the text of a RuntimeError.
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
 class JobRunner:
@@ -187,15 +172,3 @@ async def _watch_cancel(context: JobContext) -> None:
             context.flag.set("cancelled")
             return
         await asyncio.sleep(0.05)
-
-
-def empty_device_cache() -> None:
-    """Give freed GPU memory back (CUDA or MPS); nothing when torch was never imported."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    mps = getattr(torch, "mps", None)
-    if mps is not None and torch.backends.mps.is_available():
-        mps.empty_cache()

@@ -30,6 +30,19 @@ def safe_output_path(root: Path, relative: str | Path, overwrite: bool = False) 
     return target
 
 
+def folder_inside(roots: list[Path], folder: str | Path) -> Path:
+    """`folder` resolved (symlinks followed; a relative one from the first root), checked to be one
+    of `roots` or inside one: a folder a client names for the server to write into."""
+    if not roots:
+        raise OutputPathError(f"{folder}: there is no workspace folder to keep it in")
+    roots = [Path(root).resolve() for root in roots]
+    target = (roots[0] / Path(folder).expanduser()).resolve()  # an absolute folder replaces roots[0]
+    if not any(target == root or root in target.parents for root in roots):
+        raise OutputPathError(f"{folder}: resolves to {target}, outside the workspace folders "
+                              f"({', '.join(map(str, roots))})")
+    return target
+
+
 def write_text(root: Path, relative: str | Path, text: str, overwrite: bool = False) -> Path:
     target = safe_output_path(root, relative, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)

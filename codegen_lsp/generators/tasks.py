@@ -54,6 +54,9 @@ def image_work(job: ImageJob, runner: JobRunner, config: GeneratorsConfig, root:
         raise ValueError(IMAGE_MODEL_MISSING)
     request = ImageRequest(job.prompt, width=job.width, height=job.height, steps=job.steps, seed=job.seed)
     out_dir = safe_output_path(root, Path(config.docs_folder) / "images", overwrite=True)
+    stem = (job.name or slug(job.prompt)).removesuffix(".png")
+    for suffix in (".png", ".json"):  # a name leading out is refused now, not after the image is made
+        safe_output_path(out_dir, stem + suffix, overwrite=True)
 
     def work(context: JobContext) -> dict:
         generator = runner.model(f"image:{folder}", lambda: ImageGenerator(folder, device=config.image_device))

@@ -22,6 +22,7 @@ from ..actions.targets import target_at
 from ..backends.base import StopFlag
 from ..context.languages import normalise
 from ..documents import Document
+from ..generators.paths import OutputPathError, write_text
 from ..lsp_convert import lsp_workspace_edit
 from ..server import CodegenServer
 
@@ -200,11 +201,16 @@ async def _show_explanation(ls: CodegenServer, request: ActionRequest, result: A
     """Write the Markdown under .codegen/explain/ and show it (a message where documents cannot be shown)."""
     root = ls.folder_for(request.uri)
     out: dict = {"markdown": result.markdown}
+    target = None
     if root is not None:
         title = re.sub(r"[^\w.-]+", "-", result.markdown.split("\n", 1)[0].lstrip("# ").split(" (")[0]).strip("-")
-        target = root / ".codegen" / "explain" / f"{title or 'selection'}.md"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(result.markdown, encoding="utf-8")
+        try:  # .codegen/ may be a link out of the workspace: nothing is written there
+            target = write_text(root, Path(".codegen") / "explain" / f"{title or 'selection'}.md", result.markdown,
+                                overwrite=True)
+        except OutputPathError as exc:
+            out["warning"] = f"the explanation was not written: {exc}"
+            ls.tell_user("warning", f"codegen-lsp: {out['warning']}")
+    if target is not None:
         out["uri"] = target.as_uri()
         out["shown"] = await ls.show_document(out["uri"])
         if out["shown"] is not None:

@@ -1,11 +1,16 @@
-"""Commands for the editors' status displays: codegen.status (model, adapter, last latency)
-and codegen.debug.lastRequests (what the model was asked and what came of it)."""
+"""Commands for the editors' status displays: codegen.status (model, adapter, last latency),
+codegen.debug.lastRequests (what the model was asked and what came of it) and
+codegen.debug.document (the server's copy of an open document: version, SHA-256 and length of
+its text, and the text on request; tests/lsp_fuzz.py compares it with the editor's)."""
 
 from __future__ import annotations
+
+import hashlib
 
 from .. import __version__
 from ..server import CodegenServer
 
+DOCUMENT = "codegen.debug.document"
 LAST_REQUESTS = "codegen.debug.lastRequests"
 STATUS = "codegen.status"
 
@@ -45,6 +50,22 @@ def last_requests(ls: CodegenServer, *args) -> dict:
     }
 
 
+def document(ls: CodegenServer, *args) -> dict | None:
+    """Arguments: document URI, optional true to add the text (never for a private file).
+    None when the document is not open."""
+    uri = args[0] if args and isinstance(args[0], str) else None
+    doc = ls.documents.get(uri) if uri is not None else None
+    if doc is None:
+        return None
+    # surrogatepass: a lone surrogate (possible through JSON escapes) must not make this raise.
+    digest = hashlib.sha256(doc.text.encode("utf-8", "surrogatepass")).hexdigest()
+    out = {"version": doc.version, "sha256": digest, "length": len(doc.text)}
+    if len(args) > 1 and args[1] is True and not ls.is_private(uri):
+        out["text"] = doc.text
+    return out
+
+
 def register(ls: CodegenServer) -> None:
     ls.command(STATUS)(status)
     ls.command(LAST_REQUESTS)(last_requests)
+    ls.command(DOCUMENT)(document)

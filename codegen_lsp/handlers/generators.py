@@ -121,7 +121,10 @@ async def _docstrings(ls: CodegenServer, runner: ActionRunner, request) -> dict:
 
 
 async def _overview(ls: CodegenServer, runner: ActionRunner, request, overwrite: bool) -> dict:
-    root = _workspace_root(ls, request.uri) or Path(to_fs_path(request.uri)).parent
+    root = _workspace_root(ls, request.uri)
+    if root is None:  # outputs stay inside the workspace: without one there is nowhere to write
+        ls.tell_user("warning", f"codegen-lsp: {GENERATE_DOCS}: an overview needs a workspace folder to write into")
+        return {"error": f"{GENERATE_DOCS}: an overview needs a workspace folder to write into"}
     work = tasks.overview_work(runner, request, root, ls.config.generators.docs_folder, overwrite)
     result = await run_job(ls, "Write module overview", work)
     if isinstance(result, dict):

@@ -18,6 +18,7 @@ from pygls.uris import to_fs_path
 
 from ..adapters import REGISTRY
 from ..engine import resolve_model_path
+from ..generators.paths import OutputPathError, folder_inside, safe_output_path
 from ..server import CodegenServer
 
 TRAIN = "codegen.train"
@@ -37,16 +38,26 @@ def train_command(folder: Path, model: Path, options: dict) -> list[str]:
 
 
 def _folder_argument(ls: CodegenServer, args: tuple) -> Path | None:
+    """The folder to train on, whose .codegen/ the run writes: a workspace folder or one inside it,
+    with .codegen/ inside it too (not a link out). OutputPathError for any other."""
+    folder = ls.folders[0] if ls.folders else None
     if args and isinstance(args[0], str):
         path = to_fs_path(args[0]) if args[0].startswith("file:") else args[0]
-        return Path(path).resolve() if path else None
-    return ls.folders[0] if ls.folders else None
+        folder = folder_inside(ls.folders, path) if path else None
+    if folder is not None:
+        for written in (REGISTRY, REGISTRY.parent / LOG_NAME, REGISTRY.parent / "adapter"):
+            safe_output_path(folder, written, overwrite=True)
+    return folder
 
 
 async def train(ls: CodegenServer, *args) -> dict:
     """Arguments: optional workspace folder (URI or path; default the first), optional options
     object ({"steps": 200, "epochs": 3, ...}). Returns {"kept", "adapter", "report"} or {"error"}."""
-    folder = _folder_argument(ls, args)
+    try:
+        folder = _folder_argument(ls, args)
+    except OutputPathError as exc:
+        ls.tell_user("warning", f"codegen-lsp: {TRAIN}: {exc}")
+        return {"error": f"{TRAIN}: {exc}"}
     options = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
     if folder is None or not folder.is_dir():
         return {"error": "codegen.train needs a workspace folder"}

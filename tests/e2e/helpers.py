@@ -17,12 +17,13 @@ SHUTDOWN_SECONDS = 60
 
 @contextlib.asynccontextmanager
 async def lsp_server(editor: str, model: Path | None, options: dict | None = None, env: dict | None = None,
-                     root: Path | None = None):
-    """A running server and an initialized client, in workspace `root` (none by default); shut down after."""
+                     root: Path | None = None, launcher: tuple[str, ...] = ()):
+    """A running server and an initialized client, in workspace `root` (none by default); shut down after.
+    `launcher`: a command the server runs under (e.g. `unshare -rn` for a namespace without network)."""
     client: LanguageClient = make_test_lsp_client()
     server_env = {**os.environ, **(env or {})}
     args = ["-m", "codegen_lsp", "serve"] + (["--model", str(model)] if model else [])
-    await client.start_io(sys.executable, *args, env=server_env)
+    await client.start_io(*launcher, sys.executable, *args, env=server_env)
     try:
         result = await client.initialize_session(types.InitializeParams(
             capabilities=client_capabilities(editor), root_uri=root.as_uri() if root else None,

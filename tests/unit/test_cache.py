@@ -115,19 +115,20 @@ def test_recently_read_entries_survive_eviction(tmp_path):
     cache.close()
 
 
-def test_corrupt_database_is_a_miss(tmp_path):
+def test_corrupt_database_is_set_aside_and_a_new_one_started(tmp_path):
     folder = tmp_path / "c"
     folder.mkdir()
     (folder / "cache.db").write_bytes(b"this is not sqlite \x00\xff" * 512)
     cache = CompletionCache(folder, size_limit_mb=1)
     assert cache.get(KEY) is None
     cache.put(KEY, "value")
-    assert cache.get(KEY) is None
-    assert cache.volume == 0
+    assert cache.get(KEY) == "value"
+    assert (folder / "cache.db.corrupt").read_bytes().startswith(b"this is not sqlite")
+    assert cache.faults.counts == {"cache/corrupt": 1}
     cache.close()
 
 
-def test_database_with_corrupt_pages_is_a_miss(tmp_path):
+def test_database_with_corrupt_pages_is_set_aside(tmp_path):
     folder = tmp_path / "c"
     cache = CompletionCache(folder, size_limit_mb=1)
     cache.put(KEY, "value")
@@ -140,8 +141,9 @@ def test_database_with_corrupt_pages_is_a_miss(tmp_path):
     cache = CompletionCache(folder, size_limit_mb=1)
     assert cache.get(KEY) is None
     new = dataclasses.replace(KEY, prompt="new")
-    cache.put(new, "value")
-    assert cache.get(new) is None
+    cache.put(new, "value")  # into a new database: the damaged one was set aside
+    assert cache.get(new) == "value"
+    assert (folder / "cache.db.corrupt").is_file() and cache.faults.counts == {"cache/corrupt": 1}
     cache.close()
 
 
