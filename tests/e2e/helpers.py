@@ -70,10 +70,14 @@ class Editor:
             context=types.CompletionContext(trigger_kind=types.CompletionTriggerKind.Invoked)))
 
 
+async def command(client: LanguageClient, name: str, *arguments):
+    """workspace/executeCommand `name` with `arguments`; its result."""
+    return await client.workspace_execute_command_async(types.ExecuteCommandParams(command=name,
+                                                                                   arguments=list(arguments)))
+
+
 async def last_requests(client: LanguageClient, n: int | None = None) -> dict:
-    args = [n] if n is not None else []
-    return await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="codegen.debug.lastRequests", arguments=args))
+    return await command(client, "codegen.debug.lastRequests", *([n] if n is not None else []))
 
 
 def file_uri(name: str) -> str:

@@ -7,17 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
-from lsprotocol import types
-
-from tests.e2e.helpers import Editor, accept_edits, lsp_server
+from tests.e2e.helpers import Editor, accept_edits, command, lsp_server
 
 REPO = Path(__file__).parent.parent / "data" / "diagram_repo"
 MODULES = {"app", "shop", "shop.models", "shop.util", "shop.pricing", "shop.io", "shop.io.export"}
-
-
-async def command(client, name: str, *arguments) -> dict:
-    return await client.workspace_execute_command_async(types.ExecuteCommandParams(command=name,
-                                                                                   arguments=list(arguments)))
 
 
 def workspace(tmp_path: Path) -> Path:

@@ -19,7 +19,7 @@ import pytest
 from lsprotocol import types
 
 from codegen_lsp.cli import OFFLINE_ENV
-from tests.e2e.helpers import Editor, lsp_server, wait_for_log
+from tests.e2e.helpers import Editor, command, lsp_server, wait_for_log
 from tests.e2e.test_train import make_repository, shape_module
 
 GUARD = Path(__file__).parent / "offline"
@@ -159,6 +159,3 @@ def test_the_complete_command_works_offline(tmp_path, monkeypatch):
     assert settings["argv"][1] == "complete" and settings["hub_offline"] is True
 
 
-async def command(client, name: str, *arguments):
-    return await client.workspace_execute_command_async(types.ExecuteCommandParams(command=name,
-                                                                                   arguments=list(arguments)))

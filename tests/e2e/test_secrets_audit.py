@@ -23,7 +23,7 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from tests.e2e.helpers import Editor, last_requests, lsp_server, wait_for_index
+from tests.e2e.helpers import Editor, command, last_requests, lsp_server, wait_for_index
 from tests.e2e.test_actions import CHAT_TEMPLATE
 
 ALNUM = string.ascii_letters + string.digits
@@ -151,11 +151,6 @@ def assert_nowhere(values: dict[str, str], where: dict[str, str]) -> None:
 def files_under(folder: Path) -> dict[str, str]:
     """Every byte of every file (sqlite databases, their journals, pickles, logs) as text."""
     return {str(path): path.read_bytes().decode("latin-1") for path in sorted(folder.rglob("*")) if path.is_file()}
-
-
-async def command(client, name: str, *arguments):
-    return await client.workspace_execute_command_async(types.ExecuteCommandParams(command=name,
-                                                                                   arguments=list(arguments)))
 
 
 async def last_record(client) -> dict:
