@@ -1,6 +1,7 @@
 """The protocol fuzzer's reference model (tests/lsp_fuzz.py): LSP positions and text edits
-written from the specification, one character at a time, independent of codegen_lsp/documents.py;
-and the semantic checks of the server's responses against it.
+written from the specification, one character at a time, independent of codegen_lsp/documents.py
+(tests/unit/test_documents.py checks the document store against it too); and the semantic checks
+of the server's responses against it.
 
 The rules, the same as the server's (codegen_lsp/documents.py):
 - Only "\\n", "\\r\\n" and "\\r" end a line; "\\u2028", "\\x85", "\\x0c" and the like do not.
@@ -48,6 +49,7 @@ def lines(text: str) -> list[tuple[int, int]]:
 def offset(text: str, line: int, character: int, encoding: str) -> int:
     """Index into `text` of an LSP position, clamped and rounded down as the module docstring says."""
     spans = lines(text)
+    line, character = max(0, line), max(0, character)  # negative: not LSP, but unit tests ask
     if line >= len(spans):
         return len(text)
     i, end = spans[line]
@@ -61,6 +63,7 @@ def offset(text: str, line: int, character: int, encoding: str) -> int:
 def position(text: str, index: int, encoding: str) -> tuple[int, int]:
     """The LSP position of an index into `text` (an index inside a "\\r\\n" means its line's end)."""
     spans = lines(text)
+    index = min(max(0, index), len(text))
     for number, (start, end) in enumerate(spans):
         next_start = spans[number + 1][0] if number + 1 < len(spans) else len(text) + 1
         if index < next_start:

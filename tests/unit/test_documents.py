@@ -3,6 +3,9 @@ import random
 import pytest
 
 from codegen_lsp.documents import Document, DocumentStore
+from tests.lsp_fuzz_model import lines as ref_lines
+from tests.lsp_fuzz_model import offset as ref_offset
+from tests.lsp_fuzz_model import position as ref_position
 
 ENCODINGS = ("utf-8", "utf-16", "utf-32")
 
@@ -11,52 +14,7 @@ def doc(text: str) -> Document:
     return Document("file:///t.py", "python", 1, text)
 
 
-# --- a naive reference that scans character by character -------------------------
-
-
-def ref_width(ch: str, encoding: str) -> int:
-    cp = ord(ch)
-    if encoding == "utf-32":
-        return 1
-    if encoding == "utf-16":
-        return 2 if cp > 0xFFFF else 1
-    return 1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4
-
-
-def ref_lines(text: str) -> list[tuple[int, int]]:
-    """(start, end before terminator) of every line."""
-    lines, start, i = [], 0, 0
-    while i < len(text):
-        if text[i] in "\r\n":
-            lines.append((start, i))
-            i += 2 if text[i : i + 2] == "\r\n" else 1
-            start = i
-        else:
-            i += 1
-    lines.append((start, len(text)))
-    return lines
-
-
-def ref_offset(text: str, line: int, character: int, encoding: str) -> int:
-    lines = ref_lines(text)
-    line, character = max(0, line), max(0, character)
-    if line >= len(lines):
-        return len(text)
-    i, end = lines[line]
-    units = 0
-    while i < end and units + ref_width(text[i], encoding) <= character:
-        units += ref_width(text[i], encoding)
-        i += 1
-    return i
-
-
-def ref_position(text: str, offset: int, encoding: str) -> tuple[int, int]:
-    offset = min(max(0, offset), len(text))
-    for n, (start, end) in enumerate(ref_lines(text)):
-        next_start = ref_lines(text)[n + 1][0] if n + 1 < len(ref_lines(text)) else len(text) + 1
-        if offset < next_start:
-            return n, sum(ref_width(c, encoding) for c in text[start : min(offset, end)])
-    raise AssertionError("unreachable")
+# --- the naive reference, character by character (tests/lsp_fuzz_model.py) ---------
 
 
 def test_reference_helpers():
