@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..device_memory import OutOfMemory, empty_device_cache, is_out_of_memory
 from . import paths
-from ..weights import pickle_only
+from ..weights import UnsafeModelFolder, require_safetensors
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -308,17 +308,12 @@ def check_model_folder(folder: Path) -> None:
         if library not in TRUSTED_LIBRARIES:
             raise ModelFolderError(f"{index}: component {name!r} comes from {library!r}; only diffusers and "
                                    "transformers components are loaded, never code from the model folder")
-        _check_weights(folder / name)
+        try:
+            require_safetensors(folder / name, "image model component")
+        except UnsafeModelFolder as exc:
+            raise ModelFolderError(str(exc)) from None
     if not any(folder.rglob("*.safetensors")):
         raise ModelFolderError(f"{folder} has no safetensors weights; only .safetensors files are loaded")
-
-
-def _check_weights(component: Path) -> None:
-    pickles = pickle_only(component)
-    if pickles:
-        raise ModelFolderError(f"{component} has only pickle weights ({', '.join(sorted(pickles))}), which can run "
-                               "code when loaded; only safetensors weights are loaded. Convert them to safetensors "
-                               "first, or use a checkpoint that ships them.")
 
 
 def weights_hash(folder: Path) -> str:
