@@ -84,14 +84,33 @@ def file_uri(name: str) -> str:
     return f"file:///workspace/{name}"
 
 
+async def wait_until(condition, timeout: float = 60.0, what=""):
+    """What `condition()` returns once it is truthy, asked every 0.1 s for up to `timeout` seconds.
+    `what` (text, or a function giving it when the time is up) says what was awaited."""
+    for _ in range(int(timeout * 10)):
+        found = condition()
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {(what() if callable(what) else what) or condition}")
+
+
 async def wait_for_log(client: LanguageClient, start: str, timeout: float = 120.0) -> str:
     """The first window/logMessage starting with `start`, waiting for it up to `timeout` seconds."""
-    for _ in range(int(timeout * 10)):
-        for message in client.log_messages:
-            if message.message.startswith(start):
-                return message.message
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no {start!r} log line; got {[m.message for m in client.log_messages]}")
+    def found() -> str | None:
+        return next((m.message for m in client.log_messages if m.message.startswith(start)), None)
+
+    return await wait_until(found, timeout,
+                            lambda: f"a {start!r} log line; got {[m.message for m in client.log_messages]}")
+
+
+async def wait_for_message(client: LanguageClient, *texts: str, timeout: float = 60.0) -> str:
+    """The first window/showMessage holding every one of `texts`."""
+    def found() -> str | None:
+        return next((m.message for m in client.messages if all(text in m.message for text in texts)), None)
+
+    return await wait_until(found, timeout,
+                            lambda: f"a message with {texts!r}; got {[m.message for m in client.messages]}")
 
 
 async def wait_for_index(client: LanguageClient, timeout: float = 60.0) -> str:

@@ -23,7 +23,7 @@ from lsprotocol import types
 from codegen_lsp.backends.local import folder_fingerprint
 from tests.conftest import FIT_TEXT
 from tests.e2e.fault_server import FaultPlan
-from tests.e2e.helpers import Editor, last_requests, lsp_server, wait_for_index, wait_for_log
+from tests.e2e.helpers import Editor, last_requests, lsp_server, wait_for_index, wait_for_log, wait_until
 from tests.e2e.test_completion import with_line_emptied
 from tests.e2e.test_openai_backend import free_port, start_serve, stop_serve
 
@@ -40,14 +40,6 @@ def options(**sections) -> dict:
     for name, values in sections.items():
         merged.setdefault(name, {}).update(values)
     return merged
-
-
-async def wait_until(condition, timeout: float = 60.0, what: str = "") -> None:
-    for _ in range(int(timeout * 10)):
-        if condition():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what or condition}")
 
 
 def shown(client) -> list[str]:

@@ -4,14 +4,13 @@ adapter and image model folders with pickle weights or code of their own are ref
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from pathlib import Path
 
 from lsprotocol import types
 
-from tests.e2e.helpers import Editor, lsp_server, wait_for_log
+from tests.e2e.helpers import Editor, lsp_server, wait_for_log, wait_for_message
 from tests.e2e.test_generators import REPO, command
 from tests.unit.test_untrusted_loading import assert_would_run, plant_pickle, remote_code_model
 
@@ -81,16 +80,6 @@ async def test_paths_from_commands_and_settings_stay_inside_the_workspace(tmp_pa
         assert explained["markdown"] and "not written" in explained["warning"] and "uri" not in explained
     assert list(outside.iterdir()) == []
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.mmd").exists()
-
-
-async def wait_for_message(client, *texts: str, seconds: float = 60) -> str:
-    """The first window/showMessage holding every one of `texts`."""
-    for _ in range(int(seconds * 10)):
-        for message in client.messages:
-            if all(text in message.message for text in texts):
-                return message.message
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no message with {texts!r}: {[m.message for m in client.messages]}")
 
 
 def pickled_copy(model: Path, folder: Path, weights: str, marker: Path) -> Path:
