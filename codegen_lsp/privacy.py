@@ -172,9 +172,7 @@ def redact_window(prefix: str, suffix: str, prefix_chars: int, suffix_chars: int
     around a cursor), redacted as seen within whole lines: a secret cut by the window's edge or
     by the cursor is still recognised, and what shows of it is replaced."""
     head = max(0, len(prefix) - prefix_chars)
-    line_start = max(prefix.rfind("\n", max(0, head - LINE_REACH), head) + 1, head - LINE_REACH)
-    line_end = suffix.find("\n", suffix_chars, suffix_chars + LINE_REACH)
-    line_end = min(len(suffix), suffix_chars + LINE_REACH) if line_end < 0 else line_end
+    line_start, line_end = _line_start(prefix, head), _line_end(suffix, suffix_chars)
     region = prefix[line_start:] + suffix[:line_end]
     cursor = len(prefix) - line_start
     lo, hi = cursor - (len(prefix) - head), cursor + suffix_chars
@@ -187,9 +185,7 @@ def redact_window(prefix: str, suffix: str, prefix_chars: int, suffix_chars: int
 def secret_at(text: str, offset: int) -> str | None:
     """The kind of secret the cursor at `offset` is inside (or right at the end of), or None:
     a completion there would send part of it, or suggest one."""
-    start = max(text.rfind("\n", max(0, offset - LINE_REACH), offset) + 1, offset - LINE_REACH)
-    end = text.find("\n", offset, offset + LINE_REACH)
-    end = min(len(text), offset + LINE_REACH) if end < 0 else end
+    start, end = _line_start(text, offset), _line_end(text, offset)
     for span in secret_spans(text[start:end]):
         if span.start <= offset - start <= span.end:
             return span.kind
@@ -200,6 +196,17 @@ def secret_at(text: str, offset: int) -> str | None:
     if begin >= 0 and _PEM_BEGIN.search(before, max(0, begin - 40)) and not _PEM_END.search(before, begin):
         return "private key"
     return None
+
+
+def _line_start(text: str, at: int) -> int:
+    """Where the line holding `at` starts, looking back at most LINE_REACH characters."""
+    return max(text.rfind("\n", max(0, at - LINE_REACH), at) + 1, at - LINE_REACH)
+
+
+def _line_end(text: str, at: int) -> int:
+    """Where the line holding `at` ends (its "\n"), looking ahead at most LINE_REACH characters."""
+    end = text.find("\n", at, at + LINE_REACH)
+    return min(len(text), at + LINE_REACH) if end < 0 else end
 
 
 def restore(answer: str, original: str) -> str:
