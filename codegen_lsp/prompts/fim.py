@@ -48,8 +48,15 @@ class FimFormat:
     def hole_end_tokens(self) -> tuple[str, ...]:
         return (self.end_of_text, *self.stop_tokens)
 
+    @property
+    def prefix_only(self) -> bool:
+        """A model without FIM tokens: it can only continue the prefix, and never sees the suffix."""
+        return not self.prefix
+
     def prompt(self, prefix: str, suffix: str, order: Order | None = None) -> str:
         """The text that asks the model for the middle between prefix and suffix."""
+        if self.prefix_only:
+            return prefix
         order = order or self.default_order
         if order == "psm":
             return f"{self.prefix}{prefix}{self.suffix}{suffix}{self.middle}"
@@ -181,8 +188,9 @@ CODELLAMA = FimFormat(
 
 FORMATS: dict[str, FimFormat] = {f.name: f for f in (CODEGEN, QWEN, STARCODER, DEEPSEEK, CODELLAMA)}
 
-# A model that only chats (an instruct model without FIM tokens, serving the code actions through
-# its chat template): no FIM prompt is ever built for it, and none of these empty tokens is checked.
+# A model without FIM tokens (an instruct or plain causal model): completions continue the prefix
+# alone (`FimFormat.prefix_only`), and the code actions go through its chat template. None of
+# these empty tokens is checked.
 NO_FIM = FimFormat(name="none", prefix="", suffix="", middle="", end_of_text="")
 
 
