@@ -49,16 +49,23 @@ class ModelConfig:
     decode: Literal["auto", "dynamic", "static"] = _opt(
         "auto", "How tokens are decoded: static (a fixed-size KV cache whose decode step is compiled with CUDA "
                 "graphs on a GPU) or dynamic; auto: dynamic, until static is measured on a GPU.")
-    backend: Literal["local", "openai"] = _opt("local", "Where completions come from: the local model, or an "
-                                                        "OpenAI-compatible server (vLLM, llama.cpp, transformers serve).")
-    url: str | None = _opt(None, "openai backend: the server's API base, e.g. http://gpu-box:8000/v1.")
-    name: str | None = _opt(None, "openai backend: the served model name; a workspace adapter is asked for by "
-                                  "its served name instead (served_name in codegen_adapter.json, else its folder name).")
-    tokenizer: str | None = _opt(None, "openai backend: a local tokenizer folder for prompt budgeting and the FIM "
+    backend: Literal["local", "openai", "llama.cpp", "ollama"] = _opt(
+        "local", "Where completions come from: the local model, an OpenAI-compatible server (vLLM, TGI, "
+                 "transformers serve), llama.cpp's llama-server natively, or Ollama natively.")
+    url: str | None = _opt(None, "Remote backends: the server's address. openai: the API base "
+                                 "(http://gpu-box:8000/v1); llama.cpp: http://127.0.0.1:8080; "
+                                 "ollama: http://127.0.0.1:11434.")
+    name: str | None = _opt(None, "openai and ollama backends: the served model name; a workspace adapter is asked "
+                                  "for by its served name instead (served_name in codegen_adapter.json, else its "
+                                  "folder name).")
+    fim_route: Literal["auto", "raw", "infill"] = _opt(
+        "auto", "llama.cpp backend: raw sends our own FIM prompt to /completion (either order, real file names); "
+                "infill lets /infill build it (PSM only); auto: raw when the model's FIM tokens are known here.")
+    tokenizer: str | None = _opt(None, "openai and ollama backends: a local tokenizer folder for prompt budgeting and the FIM "
                                        "format; default: the model path, else the embedded model's.")
-    api_key_env: str = _opt("CODEGEN_LSP_API_KEY", "openai backend: the environment variable holding the bearer token.")
-    ca_bundle: str | None = _opt(None, "openai backend: a CA bundle file to verify the server's certificate with.")
-    timeout_seconds: float = _opt(30.0, "openai backend: seconds to wait for the server (connecting: at most 5).",
+    api_key_env: str = _opt("CODEGEN_LSP_API_KEY", "Remote backends: the environment variable holding the bearer token.")
+    ca_bundle: str | None = _opt(None, "Remote backends: a CA bundle file to verify the server's certificate with.")
+    timeout_seconds: float = _opt(30.0, "Remote backends: seconds to wait for the server (connecting: at most 5).",
                                   min=0.1, max=3600.0)
 
 

@@ -36,6 +36,7 @@ class RequestRecord:
     error: str = ""
     syntax: str = ""  # what the syntax check changed in the completion, and why
     adapter: str = ""  # the hash of the LoRA adapter that answered ("" for none)
+    route: str = ""  # the engine's route that answered (/infill, /completion, ...); "" in process
     redacted: int = 0  # secret values replaced in the prompt (privacy.py): counted, never shown
     # Repository context candidates: path, kind, why, score, tokens, included or why dropped.
     context: list[dict] = field(default_factory=list)

@@ -7,6 +7,7 @@ message and never proposed.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from urllib.parse import unquote, urlparse
@@ -76,6 +77,11 @@ def available(action: str, target: CodeTarget | None, language: str, has_selecti
     return True
 
 
+def _chats(backend) -> bool:
+    """Whether `backend` can answer a conversation: a chat template here, or an engine that applies its own."""
+    return chat_.has_template(getattr(backend, "tokenizer", None)) or getattr(backend, "chats_natively", False)
+
+
 class ActionRunner:
     """`chat`: an instruct model's backend (with a chat template), when one is configured or the
     completion model has a template; else every action is a hole the completion model fills."""
@@ -85,8 +91,8 @@ class ActionRunner:
         self.pipeline = pipeline
         self.background = background  # a job's actions (docs) yield to completions
         self.index = index
-        self.chat = chat if chat is not None and chat_.has_template(getattr(chat, "tokenizer", None)) else None
-        if self.chat is None and chat_.has_template(getattr(pipeline.backend, "tokenizer", None)):
+        self.chat = chat if chat is not None and _chats(chat) else None
+        if self.chat is None and _chats(pipeline.backend):
             self.chat = pipeline.backend
 
     async def run(self, request: ActionRequest, flag: StopFlag) -> ActionResult:
@@ -139,11 +145,15 @@ class ActionRunner:
                         flag: StopFlag) -> str:
         record = RequestRecord(uri=request.uri, version=request.version, kind="action", mode="chat")
         conversation, record.redacted = redacted_conversation(conversation)
-        record.prompt = chat_.prompt(self.chat.tokenizer, conversation)
+        templated = chat_.has_template(getattr(self.chat, "tokenizer", None))
+        record.prompt = chat_.prompt(self.chat.tokenizer, conversation) if templated else json.dumps(conversation)
         started = time.perf_counter()
         try:
-            request_ = GenerationRequest(record.prompt, max_new_tokens, background=self.background)
-            generation = await self.chat.generate(request_, flag)
+            if templated:
+                request_ = GenerationRequest(record.prompt, max_new_tokens, background=self.background)
+                generation = await self.chat.generate(request_, flag)
+            else:  # the engine applies the template itself (Ollama's /api/chat)
+                generation = await self.chat.chat(conversation, max_new_tokens, flag=flag)
         finally:
             record.time("total", time.perf_counter() - started)
         record.outcome, record.completion = generation.finish, generation.text

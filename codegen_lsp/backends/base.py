@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from ..device_memory import OutOfMemory
-from ..prompts.fim import FimFormat
+from ..prompts.fim import FimFormat, Order
 
 Finish = Literal["stop", "length", "cancelled"]
 
@@ -50,6 +50,18 @@ class StopFlag:
 
 
 @dataclass(frozen=True)
+class PromptPieces:
+    """A completion's prompt before FIM formatting, for engines that format it themselves
+    (llama.cpp's /infill builds it with the model's own tokens; Ollama's templates take a suffix)."""
+    prefix: str
+    suffix: str
+    files: tuple[tuple[str, str], ...] = ()  # repository context: (path, text) of other files
+    repo: str | None = None                  # the workspace's name
+    path: str | None = None                  # the document, relative to the workspace
+    order: Order | None = None               # the configured FIM order; None: the format's own
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
     max_new_tokens: int
@@ -69,6 +81,9 @@ class GenerationRequest:
     # Background work (docs, captions): it yields to completions at every token and never
     # queues in front of them (backends/priority.py).
     background: bool = False
+    # The same prompt in pieces, for engines that format FIM themselves; None for raw prompts
+    # (chat, and anything not built by the completion pipeline).
+    pieces: PromptPieces | None = None
 
     def cache_fields(self) -> tuple[tuple[str, object], ...]:
         """Everything besides the prompt that changes the answer."""
@@ -87,6 +102,7 @@ class Generation:
     queue_seconds: float = 0.0
     first_token_seconds: float = 0.0
     generate_seconds: float = 0.0
+    route: str = ""  # the engine's route that answered (/completion, /infill, /api/generate...); "" in process
     extra: dict = field(default_factory=dict)
 
 

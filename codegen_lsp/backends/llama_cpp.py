@@ -1,0 +1,361 @@
+"""llama.cpp's own server (`llama-server`), natively: /completion, /infill, /tokenize, /props, /health.
+
+No local tokenizer or model folder is needed. When the server is first reached (`probe`), it is
+asked for its context size (/props), its chat template, and which FIM tokens its vocabulary has:
+each known format's tokens (prompts/fim.py) are tokenized with /tokenize, and a format whose
+tokens are all single ids is the model's. Prompts are budgeted with /tokenize too.
+
+How a completion is asked, per model:
+- **raw**: the FIM format is known here. Our own FIM prompt goes through /completion, in either
+  order, with the workspace's real name and file paths: the very tokens `training/` trains on.
+  SPM keeps the growing prefix last, so `cache_prompt` reuses nearly all of the previous KV.
+- **infill**: the format is not known here but the GGUF has FIM tokens (or `fimRoute: infill`).
+  /infill builds the prompt with the model's own tokens, with repository snippets in
+  `input_extra`. It is PSM only, names the repository "myproject" and the file "filename", and
+  cuts prefix and suffix to its batch size: second best, so never chosen over raw.
+- **prefix**: no FIM tokens at all (an instruct model). /completion continues the prefix alone;
+  one warning says the text after the cursor is not seen.
+
+A superseded or cancelled request closes its stream, and llama-server stops decoding that slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import PurePath
+
+import httpx
+
+from ..prompts.fim import FORMATS, NO_FIM, FimFormat, Order, resolve_format
+from .base import BackendError, BackendUnavailable, Generation, GenerationRequest, PromptPieces, StopFlag
+from .http import HttpEngine, cut, describe, sse_events, until_stopped
+from .priority import ForegroundGate
+
+log = logging.getLogger(__name__)
+
+PROBE_SECONDS = 3.0          # /props, /tokenize and /health answer in milliseconds when the server is up
+PROBE_AGAIN_SECONDS = 1.0    # while the server is down, token budgeting asks again at most this often
+MULTILINE_PREDICT_MS = 1000  # t_max_predict_ms: a block completion ends this long after its first line
+
+# How /infill is shown in codegen.debug.lastRequests: the markers the server puts in.
+INFILL = FimFormat(name="llama.cpp-infill", prefix="<FIM_PRE>", suffix="<FIM_SUF>", middle="<FIM_MID>",
+                   end_of_text="<EOT>", file_separator="<FIM_SEP>", repo_name="<FIM_REP>")
+
+# What budgets a prompt while the server cannot be asked: one piece per word, number, run of
+# spaces or punctuation mark, about what a code tokenizer makes of code.
+_ROUGH_TOKENS = re.compile(r"\s+|\w+|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What the server said of itself when it was first reached."""
+    n_ctx: int
+    model_path: str
+    chat_template: str
+    fim: FimFormat  # NO_FIM for a model without FIM tokens, INFILL when only the server knows them
+    route: str      # "raw", "infill" or "prefix"
+
+
+class RemoteChatTemplate:
+    """The server's chat template in the shape the code actions use (`actions/chat.py`)."""
+
+    def __init__(self, backend: LlamaCppBackend, template: str):
+        self._backend = backend
+        self.chat_template = template
+
+    def apply_chat_template(self, conversation: list[dict], add_generation_prompt: bool = True,
+                            tokenize: bool = False) -> str:
+        return self._backend.post_sync("/apply-template", {"messages": conversation})["prompt"]
+
+
+class LlamaCppBackend(HttpEngine):
+    engine_name = "llama.cpp server"
+    supports_healing = False  # the server picks the first token; it cannot be made to spell out a cut one
+
+    def __init__(self, url: str, *, fim_format: str = "auto", fim_order: str = "auto", fim_route: str = "auto",
+                 context_window: int = 0, wanted_window: int = 0, **http_options):
+        super().__init__(url, **http_options)
+        self.model_id = f"llama.cpp:{self.url}"
+        self.adapter_hash = ""
+        self.gate = ForegroundGate()
+        self.info: ServerInfo | None = None
+        self.tokenizer: RemoteChatTemplate | None = None
+        self._fim_format, self._fim_order, self._fim_route = fim_format, fim_order, fim_route
+        self._configured_window = context_window
+        self._wanted_window = max(wanted_window, context_window)
+        # Budgeting asks /tokenize from the event loop: an unreachable host gives up within a second.
+        self._sync = httpx.Client(timeout=httpx.Timeout(PROBE_SECONDS, connect=1.0), verify=self.verify(),
+                                  trust_env=True)
+        self._probe_lock = threading.Lock()
+        self._last_probe = float("-inf")
+        # Until the server answers: a window that fits anything, and the route that needs no tokens.
+        self.fim: FimFormat = INFILL
+        self.context_window = context_window or 2048
+        self.special_tokens: tuple[str, ...] = ()
+        self._try_probe()  # at load, off the event loop: a server that is down is only a warning
+
+    # -- the Backend protocol --------------------------------------------------------
+
+    def token_starts(self, text: str) -> list[int]:
+        if self.info is None and not self._try_probe():
+            return rough_starts(text)
+        if self.down_since is not None and time.monotonic() - self._last_probe < PROBE_AGAIN_SECONDS:
+            return rough_starts(text)  # a keystroke must not wait on a server that was just found down
+        try:
+            pieces = self.post_sync("/tokenize", {"content": text, "with_pieces": True, "parse_special": False})
+        except BackendUnavailable:
+            self._last_probe = time.monotonic()
+            return rough_starts(text)
+        return char_starts(text, [entry["piece"] for entry in pieces["tokens"]])
+
+    def adapter_identity(self, folder: str) -> str:
+        return ""  # llama-server applies its own --lora adapters; workspace adapters are not routed here
+
+    async def generate(self, request: GenerationRequest, stop: StopFlag) -> Generation:
+        info = self.info or await asyncio.to_thread(self._probed_or_down)
+        path, body = self._request_body(request, info)
+        with contextlib.nullcontext() if request.background else self.gate.foreground():
+            return await self._stream(path, body, request, stop)
+
+    def close(self) -> None:
+        super().close()
+        self._sync.close()
+
+    def engine_status(self) -> dict:
+        """For codegen.status: what is known without asking the server again."""
+        info = self.info
+        return {"engine": "llama.cpp", "url": self.url, "reachable": self.down_since is None and info is not None,
+                "nCtx": info.n_ctx if info else None, "route": info.route if info else None,
+                "servedModel": PurePath(info.model_path).name if info and info.model_path else None}
+
+    def reached(self) -> None:
+        if self.down_since is not None:
+            self.info = None  # it may have been restarted with another model: ask again what it is
+        super().reached()
+
+    # -- what to ask -----------------------------------------------------------------
+
+    def _request_body(self, request: GenerationRequest, info: ServerInfo) -> tuple[str, dict]:
+        body = {"n_predict": request.max_new_tokens, "temperature": request.temperature, "top_p": request.top_p,
+                "top_k": 0, "min_p": 0.0, "stop": self._stops(request.stop), "stream": True,
+                "cache_prompt": True, "return_progress": False}
+        if not request.single_line and request.pieces is not None:
+            body["t_max_predict_ms"] = MULTILINE_PREDICT_MS
+        pieces = request.pieces
+        if pieces is None:  # a chat prompt, already in the model's template
+            return "/completion", {**body, "prompt": request.prompt}
+        if info.route == "infill":
+            return "/infill", {**body, **infill_fields(pieces)}
+        return "/completion", {**body, "prompt": self._raw_prompt(pieces, info.fim)}
+
+    @staticmethod
+    def _raw_prompt(pieces: PromptPieces, fim: FimFormat) -> str:
+        if pieces.files and fim.file_separator is not None:
+            return fim.repo_prompt(pieces.repo, list(pieces.files), pieces.path or "", pieces.prefix, pieces.suffix,
+                                   pieces.order)
+        return fim.prompt(pieces.prefix, pieces.suffix, pieces.order)
+
+    def _stops(self, extra: tuple[str, ...]) -> list[str]:
+        # The server ends at end-of-generation tokens by itself; the format's other hole-ending
+        # markers are stop words too, and are cut here again should they come through as text.
+        ends = self.fim.hole_end_tokens if self.fim not in (INFILL, NO_FIM) else ()
+        return list(dict.fromkeys(s for s in (*extra, *ends) if s))
+
+    # -- one generation --------------------------------------------------------------
+
+    async def _stream(self, path: str, body: dict, request: GenerationRequest, stop: StopFlag) -> Generation:
+        started = time.perf_counter()
+        gen = Generation(text="", finish="cancelled", route=path)
+        try:
+            finished = await until_stopped(self._read(path, body, request, gen, started), stop)
+        except (httpx.HTTPError, ValueError) as exc:
+            raise BackendError(f"{self.where} broke off the answer: {exc}") from exc
+        if not finished:
+            gen.finish = "cancelled"
+        gen.generate_seconds = time.perf_counter() - started
+        return gen
+
+    async def _read(self, path: str, body: dict, request: GenerationRequest, gen: Generation,
+                    started: float) -> None:
+        response = await self.open_stream(path, body)
+        stops = (*request.stop, *self.fim.hole_end_tokens, *self.special_tokens)
+        try:
+            async for event in sse_events(response):
+                if "error" in event:
+                    raise BackendError(f"{self.where} failed: {event['error']}")
+                piece = event.get("content") or ""
+                if piece:
+                    gen.first_token_seconds = gen.first_token_seconds or time.perf_counter() - started
+                    gen.new_tokens += 1
+                    gen.text += piece
+                if event.get("stop"):
+                    _finish(gen, event)
+                    break
+                ended = cut(gen.text, request.single_line, tuple(s for s in stops if s))
+                if ended is not None:  # the hole is complete: closing the stream stops the server
+                    gen.text, gen.finish = ended, "stop"
+                    break
+            else:
+                gen.finish = "stop"  # a stream that ended without its last event
+        finally:
+            await response.aclose()
+        ended = cut(gen.text, request.single_line, tuple(s for s in stops if s))
+        gen.text = gen.text if ended is None else ended
+
+    # -- what the server is ----------------------------------------------------------
+
+    def _probed_or_down(self) -> ServerInfo:
+        if not self._try_probe(force=True):
+            raise BackendUnavailable(f"{self.where} is not reachable")
+        return self.info
+
+    def _try_probe(self, force: bool = False) -> bool:
+        """Ask the server what it is, once it answers; False while it cannot be reached."""
+        with self._probe_lock:
+            if self.info is not None:
+                return True
+            if not force and time.monotonic() - self._last_probe < PROBE_AGAIN_SECONDS:
+                return False
+            self._last_probe = time.monotonic()
+            try:
+                self.info = self._probe()
+            except BackendUnavailable as exc:
+                self.went_down(str(exc))
+                return False
+        HttpEngine.reached(self)  # not ours: that would forget what the probe just learnt
+        self._adopt(self.info)
+        return True
+
+    def _probe(self) -> ServerInfo:
+        health = self._get_sync("/health")
+        if health.get("status") != "ok":
+            raise BackendUnavailable(f"{self.where} is not ready: {health}")
+        props = self._get_sync("/props")
+        n_ctx = int((props.get("default_generation_settings") or {}).get("n_ctx") or 0)
+        fim = self._known_format()
+        route = "raw" if fim is not None and self._fim_route != "infill" else None
+        if route is None:
+            route = "infill" if self._fim_route == "infill" or self._serves_infill() else "prefix"
+            fim = INFILL if route == "infill" else NO_FIM
+        if fim is not NO_FIM and self._fim_order != "auto" and route == "infill" and self._fim_order == "spm":
+            self.tell_once("warning", f"codegen-lsp: {self.where} fills in the middle through /infill, which is "
+                                   "PSM only; codegen.model.fimOrder \"spm\" is not used")
+        return ServerInfo(n_ctx=n_ctx, model_path=str(props.get("model_path") or ""),
+                          chat_template=str(props.get("chat_template") or ""), fim=fim, route=route)
+
+    def _adopt(self, info: ServerInfo) -> None:
+        self.fim = info.fim
+        self.special_tokens = tuple(t for t in info.fim.special_tokens if t) if info.fim is not INFILL else ()
+        self.model_id = f"llama.cpp:{self.url}:{PurePath(info.model_path).name}"
+        self.tokenizer = RemoteChatTemplate(self, info.chat_template) if info.chat_template else None
+        window = info.n_ctx or self._configured_window or self.context_window
+        self.context_window = min(self._configured_window or window, window)
+        if info.n_ctx and self._wanted_window > info.n_ctx:
+            self.tell_once("warning", f"codegen-lsp: {self.where} has a context of {info.n_ctx} tokens (n_ctx), smaller "
+                                   f"than the {self._wanted_window} configured for prompt plus completion; prompts "
+                                   f"are cut to fit. Start llama-server with --ctx-size {self._wanted_window} "
+                                   "or more for the whole budget.")
+        if info.route == "prefix":
+            self.tell_once("warning", f"codegen-lsp: the model served by {self.where} has no fill-in-the-middle "
+                                   "tokens: completions continue the text before the cursor only, and the text "
+                                   "after it is not seen. A code model with FIM tokens (Qwen2.5-Coder, StarCoder2, "
+                                   "the embedded model exported with `codegen-lsp export`) fills in the middle.")
+        log.info("%s: n_ctx %d, FIM %s through %s", self.where, info.n_ctx, info.fim.name, info.route)
+
+    def _known_format(self) -> FimFormat | None:
+        """The registered format whose tokens are all single ids in the served vocabulary."""
+        vocabulary = _RemoteVocabulary(self)
+        names = [self._fim_format] if self._fim_format not in ("auto", NO_FIM.name) else list(FORMATS)
+        for name in names:
+            try:
+                return resolve_format(name, vocabulary)
+            except ValueError:
+                continue
+        return None
+
+    def _serves_infill(self) -> bool:
+        """Whether the GGUF names FIM tokens: /infill refuses at once (501) when it does not."""
+        try:
+            response = self._sync.post(f"{self.url}/infill", headers=self.headers(),
+                                       json={"input_prefix": "", "input_suffix": "", "n_predict": 0})
+        except httpx.TransportError as exc:
+            raise BackendUnavailable(f"{self.where} is not reachable: {describe(exc)}") from exc
+        return response.status_code < 400
+
+    def _get_sync(self, path: str) -> dict:
+        try:
+            response = self._sync.get(f"{self.url}{path}", headers=self.headers())
+        except httpx.TransportError as exc:
+            raise BackendUnavailable(f"{self.where} is not reachable: {describe(exc)}") from exc
+        if response.status_code == 503:
+            raise BackendUnavailable(f"{self.where} is still loading its model")
+        if response.status_code >= 400:
+            raise BackendUnavailable(f"{self.where} answered {response.status_code} to {path}: "
+                                     f"{response.text[:200]}")
+        return response.json()
+
+    def post_sync(self, path: str, body: dict) -> dict:
+        try:
+            response = self._sync.post(f"{self.url}{path}", json=body, headers=self.headers())
+        except httpx.TransportError as exc:
+            self.went_down(f"{self.where} is not reachable: {describe(exc)}")
+            raise BackendUnavailable(f"{self.where} is not reachable: {describe(exc)}") from exc
+        if response.status_code >= 400:
+            raise BackendError(f"{self.where} answered {response.status_code} to {path}: {response.text[:200]}")
+        return response.json()
+
+
+class _RemoteVocabulary:
+    """`prompts.fim.resolve_format` asks a tokenizer for its vocabulary; the server's is asked per token."""
+
+    def __init__(self, backend: LlamaCppBackend):
+        self._backend = backend
+
+    def get_vocab(self) -> dict[str, int]:
+        tokens = {tok.strip() for fmt in FORMATS.values() for tok in fmt.special_tokens if tok.strip()}
+        return {tok: ids[0] for tok in tokens if len(ids := self.encode(tok)) == 1}
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return self._backend.post_sync("/tokenize", {"content": text, "parse_special": True})["tokens"]
+
+
+def rough_starts(text: str) -> list[int]:
+    return [m.start() for m in _ROUGH_TOKENS.finditer(text)]
+
+
+def infill_fields(pieces: PromptPieces) -> dict:
+    """/infill's own fields: the server puts in the FIM tokens (and the file separators)."""
+    extra = [{"filename": path, "text": text} for path, text in pieces.files]
+    return {"input_prefix": pieces.prefix, "input_suffix": pieces.suffix, "input_extra": extra}
+
+
+def char_starts(text: str, pieces: list) -> list[int]:
+    """Character offsets in `text` where each token starts, from /tokenize's pieces (a string, or
+    a list of bytes for a piece that is not whole UTF-8)."""
+    encoded = text.encode("utf-8")
+    char_of_byte = [i for i, ch in enumerate(text) for _ in range(len(ch.encode("utf-8")))]
+    starts, at = [], 0
+    for piece in pieces:
+        raw = piece.encode("utf-8") if isinstance(piece, str) else bytes(piece)
+        if at == 0 and not encoded.startswith(raw) and raw.startswith(b" "):
+            raw = raw[1:]  # a sentencepiece vocabulary adds a space before the first word
+        if at < len(encoded):
+            starts.append(char_of_byte[at])
+        at += len(raw)
+    return sorted(set(starts))
+
+
+def _finish(gen: Generation, event: dict) -> None:
+    """The last event of a /completion stream: why it stopped, and the server's own counts."""
+    gen.finish = "length" if event.get("stop_type") == "limit" else "stop"
+    timings = event.get("timings") or {}
+    gen.reused_tokens = int(timings.get("cache_n") or 0)  # prompt tokens whose KV the slot kept (cache_prompt)
+    gen.prompt_tokens = gen.reused_tokens + int(timings.get("prompt_n") or event.get("tokens_evaluated") or 0)
+    gen.new_tokens = int(timings.get("predicted_n") or gen.new_tokens)
+    gen.extra = {"timings": timings}
