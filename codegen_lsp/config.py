@@ -61,6 +61,9 @@ class ModelConfig:
     fim_route: Literal["auto", "raw", "infill"] = _opt(
         "auto", "llama.cpp backend: raw sends our own FIM prompt to /completion (either order, real file names); "
                 "infill lets /infill build it (PSM only); auto: raw when the model's FIM tokens are known here.")
+    max_predict_ms: int = _opt(1000, "llama.cpp backend: a multi-line completion ends this long after its first "
+                                     "line (t_max_predict_ms), so a slow model shows a line soon; 0: no limit.",
+                               min=0, max=600000)
     tokenizer: str | None = _opt(None, "openai and ollama backends: a local tokenizer folder for prompt budgeting and the FIM "
                                        "format; default: the model path, else the embedded model's.")
     api_key_env: str = _opt("CODEGEN_LSP_API_KEY", "Remote backends: the environment variable holding the bearer token.")

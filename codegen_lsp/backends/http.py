@@ -133,9 +133,12 @@ class HttpEngine:
         try:
             response = await self.http().get(f"{self.url}{path}", headers=self.headers())
         except httpx.TransportError as exc:
-            raise BackendUnavailable(f"{self.where} is not reachable: {describe(exc)}") from exc
+            reason = f"{self.where} is not reachable: {describe(exc)}"
+            self.went_down(reason)
+            raise BackendUnavailable(reason) from exc
         self.reached()
-        response.raise_for_status()
+        if response.status_code >= 400:
+            raise BackendError(f"{self.where} answered {response.status_code} to {path}: {response.text[:200]}")
         return response.json()
 
     async def _send(self, path: str, body: dict) -> httpx.Response:

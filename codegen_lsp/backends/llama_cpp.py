@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 PROBE_SECONDS = 3.0          # /props, /tokenize and /health answer in milliseconds when the server is up
 PROBE_AGAIN_SECONDS = 1.0    # while the server is down, token budgeting asks again at most this often
-MULTILINE_PREDICT_MS = 1000  # t_max_predict_ms: a block completion ends this long after its first line
 
 # How /infill is shown in codegen.debug.lastRequests: the markers the server puts in.
 INFILL = FimFormat(name="llama.cpp-infill", prefix="<FIM_PRE>", suffix="<FIM_SUF>", middle="<FIM_MID>",
@@ -79,7 +78,7 @@ class LlamaCppBackend(HttpEngine):
     supports_healing = False  # the server picks the first token; it cannot be made to spell out a cut one
 
     def __init__(self, url: str, *, fim_format: str = "auto", fim_order: str = "auto", fim_route: str = "auto",
-                 context_window: int = 0, wanted_window: int = 0, **http_options):
+                 max_predict_ms: int = 1000, context_window: int = 0, wanted_window: int = 0, **http_options):
         super().__init__(url, **http_options)
         self.model_id = f"llama.cpp:{self.url}"
         self.adapter_hash = ""
@@ -87,6 +86,7 @@ class LlamaCppBackend(HttpEngine):
         self.info: ServerInfo | None = None
         self.tokenizer: RemoteChatTemplate | None = None
         self._fim_format, self._fim_order, self._fim_route = fim_format, fim_order, fim_route
+        self._max_predict_ms = max_predict_ms
         self._configured_window = context_window
         self._wanted_window = max(wanted_window, context_window)
         # Budgeting asks /tokenize from the event loop: an unreachable host gives up within a second.
@@ -145,8 +145,8 @@ class LlamaCppBackend(HttpEngine):
         body = {"n_predict": request.max_new_tokens, "temperature": request.temperature, "top_p": request.top_p,
                 "top_k": 0, "min_p": 0.0, "stop": self._stops(request.stop), "stream": True,
                 "cache_prompt": True, "return_progress": False}
-        if not request.single_line and request.pieces is not None:
-            body["t_max_predict_ms"] = MULTILINE_PREDICT_MS
+        if not request.single_line and request.pieces is not None and self._max_predict_ms:
+            body["t_max_predict_ms"] = self._max_predict_ms
         pieces = request.pieces
         if pieces is None:  # a chat prompt, already in the model's template
             return "/completion", {**body, "prompt": request.prompt}

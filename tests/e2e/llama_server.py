@@ -1,0 +1,61 @@
+"""A real llama.cpp `llama-server` for the tests: started on a free local port, stopped after."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.engines import llama_server
+
+STARTUP_SECONDS = 120
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_llama_server(gguf: Path, *args: str, ctx_size: int = 4096, port: int | None = None):
+    """The base URL of llama-server serving `gguf` (one slot, 2 threads), once /health says ok."""
+    port = port or free_port()
+    log = (gguf.parent / f"llama-server-{port}.log").open("w")
+    process = subprocess.Popen([str(llama_server()), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port),
+                                "-c", str(ctx_size), "-t", "2", "--parallel", "1", *args],
+                               stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(process, url, Path(log.name))
+        yield url
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+        log.close()
+
+
+def _wait_healthy(process: subprocess.Popen, url: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"llama-server exited ({process.returncode}): {log.read_text()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"llama-server did not answer /health within {STARTUP_SECONDS}s: {log.read_text()[-2000:]}")
+
+
+def export_gguf(model: Path, out: Path, quant: str = "f32") -> Path:
+    """`codegen-lsp export --gguf OUT` on `model`, as a user runs it."""
+    if not out.is_file():
+        done = subprocess.run([sys.executable, "-m", "codegen_lsp", "export", "--model", str(model), "--gguf", str(out),
+                               "--quant", quant], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"codegen-lsp export failed: {done.stderr[-3000:]}"
+    return out
