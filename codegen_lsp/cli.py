@@ -1,4 +1,4 @@
-"""The `codegen-lsp` command: serve, complete, demo, pretrain, train, adapters, docs, diagram, image."""
+"""The `codegen-lsp` command: serve, complete, demo, pretrain, train, adapters, export, docs, diagram, image."""
 
 from __future__ import annotations
 
@@ -99,6 +99,18 @@ def _parser() -> argparse.ArgumentParser:
     adapters = commands.add_parser("adapters", help="list the adapters registered for workspace folders")
     adapters.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="workspace folders (default: .)")
     adapters.set_defaults(run=_adapters)
+
+    from training.export_gguf import DEFAULT_QUANT, QUANTS  # stdlib only at import: cheap
+
+    export = commands.add_parser("export", parents=[common],
+                                 help="write the model (or a LoRA adapter) as GGUF with llama.cpp's own converters")
+    export.add_argument("--gguf", type=Path, required=True, metavar="OUT", help="the GGUF file to write")
+    export.add_argument("--adapter", type=Path, metavar="DIR",
+                        help="export this peft LoRA adapter as a GGUF LoRA instead (base: --model, else the base the "
+                             "adapter names, else the embedded model)")
+    export.add_argument("--quant", choices=QUANTS, default=DEFAULT_QUANT,
+                        help=f"tensor type (default: {DEFAULT_QUANT}; q8_0 is half the size, f32 twice)")
+    export.set_defaults(run=_export)
 
     from .cli_generators import add_parsers
 
@@ -243,4 +255,25 @@ def _adapters(args: argparse.Namespace) -> int:
 
     for folder in args.paths or [Path(".")]:
         print(f"{folder.resolve()}: {describe(registered_adapter(folder.resolve()))}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from training.export_gguf import ExportError, adapter_base, export_adapter, export_model, size_text
+
+    from .engine import resolve_model_path
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    try:
+        if args.adapter:
+            base = resolve_model_path(None, args.model or adapter_base(args.adapter))
+            out = export_adapter(args.adapter, base, args.gguf, args.quant, progress)
+        else:
+            out = export_model(resolve_model_path(None, args.model), args.gguf, args.quant, progress)
+    except ExportError as exc:
+        print(f"codegen-lsp export: {exc}", file=sys.stderr)
+        return 2
+    print(f"GGUF written to {out} ({size_text(out)})")
     return 0
