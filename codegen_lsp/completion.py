@@ -247,22 +247,26 @@ class CompletionPipeline:
         window_budget = self.backend.context_window - max_new - PROMPT_OVERHEAD_TOKENS
         budget = max(0, min(self.config.prompt_tokens, window_budget))
         line = request.line if request.line is not None else prefix.count("\n")
-        window = fit_window(prefix, suffix, budget, self.config.suffix_share, self.token_starts, line)
+        fim = self.backend.fim
+        # A model without FIM tokens continues the prefix alone: the suffix is never sent, so the
+        # whole budget goes to the prefix, and the model's own special tokens are the ones the
+        # user's text may not spell (a literal <|endoftext|> in the file must not reach the model as one).
+        fitted_suffix, share = ("", 0.0) if fim.prefix_only else (suffix, self.config.suffix_share)
+        special = tuple(self.backend.special_tokens) if fim.prefix_only else fim.special_tokens
+        window = fit_window(prefix, fitted_suffix, budget, share, self.token_starts, line)
         assembly = self.repo_context(request, window.prefix, budget, record)
         if assembly.tokens:  # refit the first window's text, not the whole file, to the budget left
-            window = fit_window(window.prefix, window.suffix, budget - assembly.tokens, self.config.suffix_share,
-                                self.token_starts, line)
+            window = fit_window(window.prefix, window.suffix, budget - assembly.tokens, share, self.token_starts, line)
         window, assembly, record.redacted = _redacted(prefix, suffix, window, assembly)
-        fim = self.backend.fim
         order = None if self.model_config.fim_order == "auto" else self.model_config.fim_order
-        files = [(path, neutralise(text, fim.special_tokens)) for path, text in assembly.files]
-        prompt_prefix, heal = neutralise(assembly.prefix_header + window.prefix, fim.special_tokens), ""
+        files = [(path, neutralise(text, special)) for path, text in assembly.files]
+        prompt_prefix, heal = neutralise(assembly.prefix_header + window.prefix, special), ""
         if files and fim.file_separator is None:
             prompt_prefix = commented(files, normalise(request.language_id)) + prompt_prefix
         # A remote server cannot be made to start with the cut text (backends/openai.py).
         if self.config.token_healing and getattr(self.backend, "supports_healing", True):
             prompt_prefix, heal = split_for_healing(prompt_prefix, self.backend.token_starts)
-        prompt_suffix = neutralise(window.suffix, fim.special_tokens)
+        prompt_suffix = neutralise(window.suffix, special)
         if files and fim.file_separator is not None:
             prompt = fim.repo_prompt(request.repo.repo, files, request.repo.path, prompt_prefix, prompt_suffix, order)
         else:

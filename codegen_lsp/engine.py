@@ -23,13 +23,14 @@ EMBEDDED_MODEL = Path(__file__).parent / "models" / "default"
 NO_MODEL_MESSAGE = (
     "no model configured and the embedded default model is not installed yet. "
     "Pass a local model folder (config.json, tokenizer and safetensors weights, e.g. a "
-    "Qwen2.5-Coder or StarCoder2 checkpoint): `codegen-lsp --model PATH ...`, "
+    "Qwen2.5-Coder or StarCoder2 checkpoint) or a .gguf file: `codegen-lsp --model PATH ...`, "
     f"or set {MODEL_ENV}=PATH, or the editor setting codegen.model.path."
 )
 
 
 def resolve_model_path(config_path: str | None, override: str | None = None) -> Path:
-    """The model folder to load: --model, then the setting, then the environment, then the embedded one."""
+    """The model folder (or .gguf file) to load: --model, then the setting, then the environment, then
+    the embedded one."""
     for candidate in (override, config_path, os.environ.get(MODEL_ENV)):
         if candidate:
             return Path(candidate).expanduser()

@@ -28,7 +28,7 @@ from .faults import Faults
 from .generators.jobs import JobRunner
 from .logs import RequestLog, RequestRecord, setup_file_log
 from .lsp_convert import encoding_name, lsp_message_type
-from .prompts.fim import NO_FIM, FimTokenError
+from .prompts.fim import NO_FIM, FimTokenError, prefix_only_warning
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class CodegenServer(LanguageServer):
         self.jobs = JobRunner(self._foreground_gate, self.config.generators.idle_release_seconds)
         self._no_completions = ForegroundGate()  # the gate while no completion model is loaded
         self._chat: tuple[str, object] | None = None  # (chatModel setting, its backend or None)
+        self._told: set[str] = set()  # load notes shown already: a reload of the same model only logs them
 
     @property
     def encoding(self) -> str:
@@ -124,6 +125,7 @@ class CodegenServer(LanguageServer):
             if hasattr(self.pipeline.backend, "notify"):  # a remote server going down and coming back
                 self.pipeline.backend.notify = self._backend_notice
             self.log_line(f"model {self.pipeline.backend.model_id} ready ({self.pipeline.backend.fim.name} FIM)")
+            self._load_notes(self.pipeline.backend)
             for document in self.documents.recent():
                 self.warm_tokens(document)
             await self.prepare_adapters()
@@ -136,6 +138,21 @@ class CodegenServer(LanguageServer):
             self.tell_user("error", f"codegen-lsp: loading the model failed: {self.load_error}")
         finally:
             self.end_progress(token)
+
+    def _load_notes(self, backend) -> None:
+        """What the user should know about how the loaded model serves, each said once: a model
+        without FIM tokens ("auto" fell back to continuing the prefix), and the backend's own notes
+        (a GGUF file run in process)."""
+        notes = [("info", note) for note in getattr(backend, "notes", ())]
+        if backend.fim.prefix_only and self.config.model.fim_format == "auto":
+            notes.insert(0, ("warning", prefix_only_warning(backend.model_id)))
+        for level, note in notes:
+            message = f"codegen-lsp: {note}"
+            if message in self._told:
+                self.log_line(message, level)
+            else:
+                self._told.add(message)
+                self.tell_user(level, message)
 
     def _backend_notice(self, level: str, message: str) -> None:
         if level in ("warning", "error"):

@@ -1,4 +1,4 @@
-"""Model folders are untrusted files: only safetensors weights load, and no code from a folder runs.
+"""Model folders are untrusted files: only safetensors (or GGUF) weights load, and no code from a folder runs.
 
 A pickle (`pytorch_model.bin`, `adapter_model.bin`, `*.pt`...) can run any code while it is
 unpickled, so a folder whose weights exist only as pickles is refused before a loader sees
@@ -8,9 +8,13 @@ always False in codegen-lsp, with no setting to turn it on (a stricter form of "
 the user enables it"), so such a folder loads only when transformers ships the architecture
 itself, and is otherwise refused here with a message saying why.
 
+A GGUF file (`--model FILE.gguf`) is the other safe format: tensors and metadata read by the
+`gguf` package's reader (memory-mapped arrays, no pickle, no code), its architecture one that
+transformers ships. It loads with `gguf_file=` (`require_gguf` checks the file's magic first).
+
 Every `from_pretrained` in codegen_lsp/ and training/ passes `trust_remote_code=False`, and
-`use_safetensors=True` where it reads weights; tests/unit/test_untrusted_loading.py checks
-the code for it.
+`use_safetensors=True` (or `gguf_file=`) where it reads weights; tests/unit/test_untrusted_loading.py
+checks the code for it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import json
 from pathlib import Path
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+GGUF_SUFFIX = ".gguf"
+GGUF_MAGIC = b"GGUF"
 
 
 class UnsafeModelFolder(ValueError):
@@ -41,6 +47,21 @@ def require_safetensors(folder: Path, what: str) -> None:
             f"the {what} at {folder} has only pickle weights ({', '.join(pickles)}), which can run code when "
             "loaded; only safetensors weights are loaded. Convert them to safetensors first "
             "(safetensors.torch.save_file), or use a checkpoint that ships model.safetensors.")
+
+
+def is_gguf(path: Path) -> bool:
+    """Whether `path` names a GGUF file (by its name: a folder is never one)."""
+    return path.suffix.lower() == GGUF_SUFFIX and not path.is_dir()
+
+
+def require_gguf(path: Path, what: str) -> None:
+    """Raise UnsafeModelFolder unless `path` starts like a GGUF file: a pickle renamed to .gguf is
+    refused before a loader sees it (the GGUF reader would not unpickle it either, but say so)."""
+    with path.open("rb") as stream:
+        magic = stream.read(len(GGUF_MAGIC))
+    if magic != GGUF_MAGIC:
+        raise UnsafeModelFolder(f"the {what} at {path} is named .gguf but is not a GGUF file (it does not start "
+                                f"with {GGUF_MAGIC.decode()}); only safetensors and GGUF weights are loaded")
 
 
 def require_no_remote_code(folder: Path, what: str) -> None:

@@ -1,4 +1,4 @@
-"""Local transformers backend: any causal LM from a folder, with an optional peft adapter.
+"""Local transformers backend: any causal LM from a folder or a GGUF file, with an optional peft adapter.
 
 Decoding is our own token loop rather than `model.generate`, for two reasons: it
 checks the request's StopFlag before every token, and it starts from the KV cache
@@ -7,7 +7,8 @@ of the document's previous prompt, so typing re-encodes only what changed.
 Model, chat model and adapter folders are untrusted files (`codegen_lsp/weights.py`): only
 safetensors weights load, never a pickle, and `trust_remote_code` is always False, with no
 setting to turn it on (stricter than "off unless the user enables it"): code in a model
-folder never runs.
+folder never runs. A `.gguf` file loads too, dequantized by transformers (slow to load, and
+float weights in memory: an engine serves GGUF faster, `gguf_note`).
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from ..prompts.fim import FimFormat, declared_order, present_tokens, resolve_format
-from ..weights import UnsafeModelFolder, require_no_remote_code, require_safetensors
+from ..weights import UnsafeModelFolder, is_gguf, require_gguf, require_no_remote_code, require_safetensors
 from .peft_adapters import with_adapter
 from ..device_memory import empty_device_cache, is_out_of_memory
 from .base import MODEL_LOAD_LOCK, BackendError, BackendOutOfMemory, Generation, GenerationRequest, StopFlag
@@ -81,6 +84,64 @@ def folder_fingerprint(folder: Path, pattern: str, *, content: bool) -> str:
     return digest.hexdigest()[:16]
 
 
+def file_fingerprint(path: Path) -> str:
+    """An identity for a single weights file (a GGUF model): its name, size and modification time."""
+    stat = path.stat()
+    return hashlib.sha256(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A model path, loaded: its tokenizer and model, where its fim.json is looked for (a GGUF file
+    has none beside it: the file itself stands there), and its identity for the cache key."""
+
+    tokenizer: Any
+    model: Any
+    source: Path
+    model_id: str
+
+
+def load_weights(path: Path, dtype: torch.dtype) -> Weights:
+    """The model at `path`: a folder (config.json, tokenizer, safetensors) or a `.gguf` file.
+    Raises BackendError when it is missing, unsafe (weights.py) or does not load."""
+    gguf = is_gguf(path)
+    if gguf and not path.is_file():
+        raise BackendError(f"no model at {path}: no such GGUF file")
+    if not gguf and not (path / "config.json").is_file():
+        raise BackendError(f"no model at {path}: expected a folder with config.json and safetensors weights, "
+                           "or a .gguf file")
+    try:  # before any loader opens a file of the folder
+        if gguf:
+            require_gguf(path, "model")
+        else:
+            require_safetensors(path, "model")
+            require_no_remote_code(path, "model")
+    except UnsafeModelFolder as exc:
+        raise BackendError(str(exc)) from None
+    try:
+        if gguf:  # the tokenizer and config come from the file's metadata, the weights dequantized
+            tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, trust_remote_code=False,
+                                                      local_files_only=True)
+            with MODEL_LOAD_LOCK:
+                model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype,
+                                                             trust_remote_code=False, local_files_only=True)
+            return Weights(tokenizer, model, path, f"{path.name}:{file_fingerprint(path)}")
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, local_files_only=True)
+        with MODEL_LOAD_LOCK:
+            model = AutoModelForCausalLM.from_pretrained(
+                path, dtype=dtype, trust_remote_code=False, local_files_only=True, use_safetensors=True)
+    except (OSError, ValueError, KeyError, ImportError, SafetensorError) as exc:
+        raise BackendError(f"cannot load the model at {path}: {exc}") from exc
+    return Weights(tokenizer, model, path, f"{path.name}:{folder_fingerprint(path, '*.safetensors', content=False)}")
+
+
+def gguf_note(path: Path, dtype: torch.dtype) -> str:
+    """What the user is told once when a GGUF file is served in process."""
+    return (f"{path.name} is a GGUF file: transformers dequantizes it to {str(dtype).removeprefix('torch.')} and "
+            "runs it in this process, which loads slowly and decodes slower, in more memory, than a GGUF engine. "
+            "For speed, serve it with llama.cpp's llama-server and set codegen.model.backend to \"llama.cpp\".")
+
+
 def serving_format(folder: Path, tokenizer, fim_format: str = "auto") -> FimFormat:
     """The FIM format prompts for the model in `folder` are built with, its declared order included:
     what the server sends, and so what fine-tuning must train on."""
@@ -106,25 +167,14 @@ class LocalBackend:
     def __init__(self, model_path: str | Path, *, adapter: str | None = None, device: str = "auto",
                  dtype: str = "auto", fim_format: str = "auto", max_concurrent: int = 1,
                  context_window: int = 0, decode: str = "auto"):
-        folder = Path(model_path).expanduser()
-        if not (folder / "config.json").is_file():
-            raise BackendError(f"no model at {folder}: expected a folder with config.json and safetensors weights")
-        try:  # before any loader opens a file of the folder
-            require_safetensors(folder, "model")
-            require_no_remote_code(folder, "model")
-        except UnsafeModelFolder as exc:
-            raise BackendError(str(exc)) from None
+        path = Path(model_path).expanduser()
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
-            with MODEL_LOAD_LOCK:
-                model = AutoModelForCausalLM.from_pretrained(
-                    folder, dtype=self.dtype, trust_remote_code=False, local_files_only=True, use_safetensors=True)
-        except (OSError, ValueError, KeyError, SafetensorError) as exc:
-            raise BackendError(f"cannot load the model at {folder}: {exc}") from exc
-        self.fim: FimFormat = serving_format(folder, self.tokenizer, fim_format)
-        self.model_id = f"{folder.name}:{folder_fingerprint(folder, '*.safetensors', content=False)}"
+        weights = load_weights(path, self.dtype)
+        self.tokenizer, model, self.model_id = weights.tokenizer, weights.model, weights.model_id
+        self.fim: FimFormat = serving_format(weights.source, self.tokenizer, fim_format)
+        # For the user, once (the server shows them after loading): how this model could serve better.
+        self.notes: tuple[str, ...] = (gguf_note(path, self.dtype),) if is_gguf(path) else ()
         self.adapter_hash = ""
         if adapter:
             folder = Path(adapter).expanduser()

@@ -223,19 +223,18 @@ def detect_format(tokenizer: Vocabulary) -> FimFormat | None:
 def resolve_format(name: str, tokenizer: Vocabulary) -> FimFormat:
     """The configured format ("auto" detects), checked against the tokenizer.
 
-    Raises FimTokenError naming the offending token when one of the format's tokens
-    is not a single id: such a prompt would be split into pieces the model never saw.
+    "auto" on a tokenizer with none of the known FIM token sets (an instruct or plain causal
+    model) gives NO_FIM: completions continue the prefix alone; the caller tells the user
+    (`prefix_only_warning`). A format named explicitly must fit: FimTokenError names the
+    offending token when one of its tokens is not a single id, since such a prompt would be
+    split into pieces the model never saw.
     """
     if name == NO_FIM.name:
         return NO_FIM
     if name == "auto":
         fmt = detect_format(tokenizer)
         if fmt is None:
-            known = ", ".join(FORMATS)
-            raise FimTokenError(
-                "the model's tokenizer has none of the known FIM token sets "
-                f"({known}); set codegen.model.fimFormat explicitly"
-            )
+            return NO_FIM
     elif name in FORMATS:
         fmt = FORMATS[name]
     else:
@@ -259,7 +258,17 @@ def declared_order(folder: Path, fmt: FimFormat) -> FimFormat:
     return replace(fmt, default_order=declared) if declared in ("psm", "spm") else fmt
 
 
+def prefix_only_warning(model: str) -> str:
+    """What the user is told once when "auto" found no FIM tokens in `model` (resolve_format)."""
+    return (f"the model {model} has no fill-in-the-middle tokens (none of the {', '.join(FORMATS)} sets): "
+            "completions will only continue the text before the cursor, and the text after the cursor is "
+            "ignored. A FIM code model (Qwen2.5-Coder, StarCoder2, DeepSeek-Coder, ...) fills in between.")
+
+
 def check_single_tokens(fmt: FimFormat, tokenizer: Vocabulary) -> None:
+    if fmt.prefix_only:  # nothing to check, but nothing to fill a hole with either (FIM training asks)
+        raise FimTokenError(f"FIM format {fmt.name!r}: the model has no fill-in-the-middle tokens; "
+                            "FIM prompts and training samples need a model with them")
     # Being in the vocabulary is not enough: unless the token is registered as a
     # special token, the tokenizer splits its text like any other.
     for tok in _required_tokens(fmt):
@@ -271,6 +280,21 @@ def check_single_tokens(fmt: FimFormat, tokenizer: Vocabulary) -> None:
 
 
 def present_tokens(fmt: FimFormat, tokenizer: Vocabulary) -> Sequence[str]:
-    """The format's special tokens that this tokenizer knows (for stripping and stopping)."""
+    """The format's special tokens that this tokenizer knows (for stripping and stopping).
+
+    A prefix-only format has none: the tokenizer's own special tokens take their place (end of
+    text, chat turns like <|im_end|>, file separators). A continuation ends at any of them,
+    and the user's text is kept from spelling one.
+    """
+    if fmt.prefix_only:
+        return model_special_tokens(tokenizer)
     vocab = tokenizer.get_vocab()
     return [tok.strip() for tok in fmt.special_tokens if _in_vocab(tok, vocab)]
+
+
+def model_special_tokens(tokenizer) -> list[str]:
+    """The tokenizer's special tokens: the named ones (eos, bos, pad...) and every added token marked
+    special (a transformers tokenizer's `added_tokens_decoder`)."""
+    named = list(getattr(tokenizer, "all_special_tokens", ()))
+    added = [t.content for t in getattr(tokenizer, "added_tokens_decoder", {}).values() if getattr(t, "special", False)]
+    return [tok for tok in dict.fromkeys(named + added) if tok.strip()]

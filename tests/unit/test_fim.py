@@ -9,6 +9,7 @@ from codegen_lsp.prompts.fim import (
     CODELLAMA,
     DEEPSEEK,
     FORMATS,
+    NO_FIM,
     QWEN,
     STARCODER,
     FimTokenError,
@@ -175,7 +176,7 @@ def test_unknown_format_name(codegen_tokenizer):
     assert isinstance(caught.value, ValueError)
 
 
-def test_auto_without_any_known_tokens():
+def test_auto_without_any_known_tokens_continues_the_prefix_alone():
     # A byte-level BPE tokenizer with no special tokens at all.
     raw = Tokenizer(models.BPE())
     raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -183,8 +184,10 @@ def test_auto_without_any_known_tokens():
         vocab_size=300, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     bare = PreTrainedTokenizerFast(tokenizer_object=raw)
     assert detect_format(bare) is None
-    with pytest.raises(FimTokenError, match="none of the known FIM token sets"):
-        resolve_format("auto", bare)
+    assert resolve_format("auto", bare) is NO_FIM and resolve_format("none", bare) is NO_FIM
+    assert list(present_tokens(NO_FIM, bare)) == []  # no special tokens of its own either
+    with pytest.raises(FimTokenError, match="'codegen': token '<\\|cg_fim_prefix\\|>' is not a single token id"):
+        resolve_format("codegen", bare)  # named explicitly, a format must fit
 
 
 def test_a_model_folder_may_declare_its_fim_order(tmp_path):

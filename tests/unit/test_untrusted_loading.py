@@ -228,8 +228,10 @@ def audit(path: Path, source: str) -> list[str]:
             continue
         if keyword(call, "trust_remote_code") is not False:
             problems.append(f"{line}: trust_remote_code=False is not passed explicitly")
-        if not name.endswith(NO_WEIGHTS) and keyword(call, "use_safetensors") is not True:
-            problems.append(f"{line}: loads weights without use_safetensors=True")
+        # A GGUF file is the other safe format (weights.py): gguf_file= reads it, and no pickle.
+        gguf = keyword(call, "gguf_file") != "missing"
+        if not name.endswith(NO_WEIGHTS) and keyword(call, "use_safetensors") is not True and not gguf:
+            problems.append(f"{line}: loads weights without use_safetensors=True (or gguf_file=)")
     return problems
 
 
@@ -256,3 +258,19 @@ def test_every_loading_call_refuses_pickles_and_remote_code():
 def test_the_audit_fails_on_a_call_without_the_switches(call, complaint):
     (problem,) = audit(ROOT / "training" / "new_module.py", f"model = {call}\n")
     assert complaint in problem
+
+
+def test_the_audit_takes_a_gguf_file_for_safetensors():
+    call = "AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, trust_remote_code=False)"
+    assert audit(ROOT / "training" / "new_module.py", f"model = {call}\n") == []
+    (problem,) = audit(ROOT / "training" / "new_module.py", f"model = {call.replace('False', 'True')}\n")
+    assert "trust_remote_code=False" in problem
+
+
+def test_a_pickle_named_gguf_is_refused_unread(tmp_path):
+    marker = tmp_path / "unpickled"
+    model = plant_pickle(tmp_path / "model.gguf", marker)
+    with pytest.raises(BackendError, match=r"model.gguf is named .gguf but is not a GGUF file"):
+        LocalBackend(model, device="cpu")
+    assert not marker.exists()
+    assert_would_run(model, marker)
