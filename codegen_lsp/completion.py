@@ -17,7 +17,7 @@ from typing import Literal
 from tree_sitter import Tree
 
 from .backends.base import (Backend, BackendError, BackendUnavailable, Generation,
-                            GenerationRequest, StopFlag)
+                            GenerationRequest, PromptPieces, StopFlag)
 from .cache import CacheKey, CompletionCache
 from .config import CompletionConfig, ModelConfig
 from .context.assemble import Assembly, Cursor, assemble, commented
@@ -267,15 +267,19 @@ class CompletionPipeline:
         if self.config.token_healing and getattr(self.backend, "supports_healing", True):
             prompt_prefix, heal = split_for_healing(prompt_prefix, self.backend.token_starts)
         prompt_suffix = neutralise(window.suffix, special)
-        if files and fim.file_separator is not None:
+        separate_files = bool(files) and fim.file_separator is not None
+        if separate_files:
             prompt = fim.repo_prompt(request.repo.repo, files, request.repo.path, prompt_prefix, prompt_suffix, order)
         else:
             prompt = fim.prompt(prompt_prefix, prompt_suffix, order)
         record.prompt, record.heal = prompt, heal
+        pieces = PromptPieces(prompt_prefix, prompt_suffix, tuple(files) if separate_files else (),
+                              request.repo.repo if request.repo else None,
+                              request.repo.path if request.repo else None, order)
         return GenerationRequest(
             prompt=prompt, max_new_tokens=max_new, stop=tuple(self.config.stop), single_line=not multiline,
             temperature=self.config.temperature, top_p=self.config.top_p, session=request.uri, heal=heal,
-            adapter=request.adapter)
+            adapter=request.adapter, pieces=pieces)
 
     def repo_context(self, request: CompletionRequest, window_prefix: str, budget: int,
                       record: RequestRecord) -> Assembly:
@@ -339,6 +343,7 @@ def _fill(record: RequestRecord, generation: Generation) -> None:
     record.prompt_tokens = generation.prompt_tokens
     record.reused_tokens = generation.reused_tokens
     record.new_tokens = generation.new_tokens
+    record.route = generation.route
     record.time("queue", generation.queue_seconds)
     record.time("first_token", generation.first_token_seconds)
     record.time("generate", generation.generate_seconds)

@@ -13,7 +13,7 @@ from pathlib import Path
 from .backends.base import BackendError
 from .cache import CompletionCache
 from .config import Config, default_cache_dir
-from .completion import CompletionPipeline
+from .completion import PROMPT_OVERHEAD_TOKENS, CompletionPipeline
 from .faults import Faults
 from .logs import RequestLog
 
@@ -51,6 +51,10 @@ def load_backend(config: Config, model_override: str | None = None):
     m = config.model
     if m.backend == "openai":
         return load_openai_backend(config, model_override)
+    if m.backend == "llama.cpp":
+        return load_llama_cpp_backend(config)
+    if m.backend == "ollama":
+        return load_ollama_backend(config)
     from .backends.local import LocalBackend  # torch and transformers load only when needed
 
     return LocalBackend(resolve_model_path(m.path, model_override), adapter=m.adapter, device=m.device,
@@ -72,6 +76,38 @@ def load_openai_backend(config: Config, model_override: str | None = None):
     return OpenAIBackend(m.url, name=m.name, tokenizer=tokenizer, fim_format=m.fim_format,
                          context_window=m.context_window, api_key_env=m.api_key_env, ca_bundle=m.ca_bundle,
                          timeout_seconds=m.timeout_seconds)
+
+
+def _remote_options(m) -> dict:
+    return {"api_key_env": m.api_key_env, "ca_bundle": m.ca_bundle, "timeout_seconds": m.timeout_seconds}
+
+
+def _wanted_window(config: Config) -> int:
+    """The context the configured prompt budget and the longest completion need."""
+    c = config.completion
+    return c.prompt_tokens + max(c.max_new_tokens, c.single_line_max_tokens) + PROMPT_OVERHEAD_TOKENS
+
+
+def load_llama_cpp_backend(config: Config):
+    """llama.cpp's server, natively; it is asked what it serves now (a server that is down is a warning)."""
+    from .backends.llama_cpp import LlamaCppBackend
+
+    m = config.model
+    return LlamaCppBackend(m.url or "http://127.0.0.1:8080", fim_format=m.fim_format, fim_order=m.fim_order,
+                           fim_route=m.fim_route, max_predict_ms=m.max_predict_ms, context_window=m.context_window,
+                           wanted_window=_wanted_window(config), **_remote_options(m))
+
+
+def load_ollama_backend(config: Config):
+    """Ollama, natively; nothing is sent until the first completion."""
+    from .backends.ollama import OllamaBackend
+
+    m = config.model
+    if not m.name:
+        raise BackendError("codegen.model.backend is \"ollama\" but codegen.model.name is not set "
+                           "(the model as `ollama list` shows it, e.g. qwen2.5-coder:1.5b)")
+    return OllamaBackend(m.url or "http://127.0.0.1:11434", name=m.name, tokenizer=m.tokenizer,
+                         fim_format=m.fim_format, context_window=m.context_window, **_remote_options(m))
 
 
 def build_pipeline(config: Config, log: RequestLog, model_override: str | None = None,
