@@ -80,6 +80,8 @@ class _Stream:
 class OpenAIBackend:
     # The server picks the first token; it cannot be made to spell out a cut token again.
     supports_healing = False
+    # A workspace adapter is asked for by the name the server serves it under (adapter_identity).
+    adapters_by_name = True
 
     def __init__(self, url: str, *, name: str | None = None, tokenizer: str | Path, fim_format: str = "auto",
                  context_window: int = 0, api_key_env: str = "CODEGEN_LSP_API_KEY", ca_bundle: str | None = None,
@@ -114,7 +116,6 @@ class OpenAIBackend:
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._served: dict[str, str] = {}  # adapter folder -> its served name
-        self._missing_warned: set[str] = set()
 
     # -- the Backend protocol --------------------------------------------------------
 
@@ -127,15 +128,17 @@ class OpenAIBackend:
         return self._served.get(folder) or (served_adapter_name(folder) if folder else "")
 
     async def prepare_adapter(self, folder: str) -> str:
-        """The name `folder`'s adapter is served under; warns once when the server does not list it."""
-        name = self._served[folder] = served_adapter_name(folder)
+        """The name `folder`'s adapter is served under. BackendError when the server lists its
+        models without it (vLLM answers 404 for a name it does not serve): the folder then gets
+        the base model, with one warning. A server that cannot be asked yet is trusted to serve it."""
+        name = served_adapter_name(folder)
+        listed = None
         with contextlib.suppress(BackendError, httpx.HTTPError, ValueError):
             listed = await self.served_models()
-            if name not in listed and name not in self._missing_warned:
-                self._missing_warned.add(name)
-                self.notify("warning", f"codegen-lsp: the completion server at {self.url} does not list the adapter "
-                                       f"{name!r} (it serves {', '.join(listed) or 'nothing'}); start it with "
-                                       f"--lora-modules {name}={folder}")
+        if listed is not None and name not in listed:
+            raise BackendError(f"the completion server at {self.url} does not list the adapter {name!r} (it serves "
+                               f"{', '.join(listed) or 'nothing'}); start it with --lora-modules {name}={folder}")
+        self._served[folder] = name
         return name
 
     async def served_models(self) -> list[str]:

@@ -1,7 +1,8 @@
-"""Commands for the editors' status displays: codegen.status (model, adapter, last latency),
-codegen.debug.lastRequests (what the model was asked and what came of it) and
-codegen.debug.document (the server's copy of an open document: version, SHA-256 and length of
-its text, and the text on request; tests/lsp_fuzz.py compares it with the editor's)."""
+"""Commands for the editors' status displays: codegen.status (model, adapter and the name a remote
+server serves it under, last latency), codegen.debug.lastRequests (what the model was asked and
+what came of it) and codegen.debug.document (the server's copy of an open document: version,
+SHA-256 and length of its text, and the text on request; tests/lsp_fuzz.py compares it with the
+editor's)."""
 
 from __future__ import annotations
 
@@ -21,13 +22,19 @@ def status(ls: CodegenServer, *args) -> dict:
     pipeline = ls.pipeline
     backend = pipeline.backend if pipeline else None
     uri = args[0] if args and isinstance(args[0], str) else None
+    adapter = ls.adapter_for(uri) if uri else ""
     completions = [r for r in ls.requests.last() if r.kind in ("inline", "list") and "total" in r.timings_ms]
     return {
         "state": ls.model_state,
         "model": backend.model_id if backend else None,
         "device": str(getattr(backend, "device", "")) or None,
         "fimFormat": backend.fim.name if backend else None,
-        "adapter": ls.adapter_for(uri) if uri else "",
+        "adapter": adapter,
+        # A remote server serves the adapter under a name of its own (vLLM's --lora-modules NAME=PATH).
+        "adapterServedAs": backend.adapter_identity(adapter)
+                           if adapter and getattr(backend, "adapters_by_name", False) else None,
+        # A remote engine as last seen (reachable, context size, how it fills in the middle): no request.
+        "engine": backend.engine_status() if hasattr(backend, "engine_status") else None,
         "lastLatencyMs": completions[-1].timings_ms["total"] if completions else None,
         "loadError": ls.load_error,
         "completionsEnabled": ls.config.completion.enabled,

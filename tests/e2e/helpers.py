@@ -17,9 +17,13 @@ SHUTDOWN_SECONDS = 60
 
 @contextlib.asynccontextmanager
 async def lsp_server(editor: str, model: Path | None, options: dict | None = None, env: dict | None = None,
-                     root: Path | None = None, launcher: tuple[str, ...] = ()):
+                     root: Path | None = None, launcher: tuple[str, ...] = (), folders: list[Path] | None = None):
     """A running server and an initialized client, in workspace `root` (none by default); shut down after.
-    `launcher`: a command the server runs under (e.g. `unshare -rn` for a namespace without network)."""
+    `folders`: the workspace folders, when there are several (default: `root` alone; `root` defaults to
+    the first). `launcher`: a command the server runs under (e.g. `unshare -rn` for a namespace without
+    network)."""
+    folders = folders or ([root] if root else [])
+    root = root or (folders[0] if folders else None)
     client: LanguageClient = make_test_lsp_client()
     server_env = {**os.environ, **(env or {})}
     args = ["-m", "codegen_lsp", "serve"] + (["--model", str(model)] if model else [])
@@ -27,7 +31,7 @@ async def lsp_server(editor: str, model: Path | None, options: dict | None = Non
     try:
         result = await client.initialize_session(types.InitializeParams(
             capabilities=client_capabilities(editor), root_uri=root.as_uri() if root else None,
-            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)] if root else None,
+            workspace_folders=[types.WorkspaceFolder(uri=f.as_uri(), name=f.name) for f in folders] or None,
             initialization_options={"codegen": options or {}}))
         client.initialize_result = result
         yield client

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +40,7 @@ class Scripted(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
         self.replies: list = []
         self.requests: list[dict] = []
+        self.models: list[str] | None = None  # what GET /models lists; None: 404, as a server without it
         self.hung_up = threading.Event()
         threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
@@ -50,6 +52,17 @@ class Scripted(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # quiet
         pass
+
+    def do_GET(self) -> None:
+        if self.path != "/v1/models" or self.server.models is None:
+            self.send_error(404)
+            return
+        body = json.dumps({"object": "list", "data": [{"id": name} for name in self.server.models]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -237,6 +250,25 @@ async def test_a_workspace_adapter_is_asked_for_by_its_served_name(server, backe
     assert served_adapter_name(adapter) == "lora-7"
     await backend.generate(request(adapter=str(adapter)), StopFlag())
     assert [r["body"]["model"] for r in server.requests] == ["team-adapter", "lora-7"]
+
+
+async def test_an_adapter_the_server_does_not_list_is_refused_so_its_folder_gets_the_base(server, backend_for,
+                                                                                          tmp_path):
+    listed, missing = tmp_path / "payments", tmp_path / "frontend"
+    backend = backend_for(server.url)
+    server.models = ["served", "payments"]
+    assert await backend.prepare_adapter(str(listed)) == "payments"
+    with pytest.raises(BackendError, match=re.escape(f"--lora-modules frontend={missing}")) as refused:
+        await backend.prepare_adapter(str(missing))
+    assert "does not list the adapter 'frontend' (it serves served, payments)" in str(refused.value)
+    server.models = None  # a server without GET /models is trusted to serve it
+    assert await backend.prepare_adapter(str(missing)) == "frontend"
+
+
+async def test_an_adapter_is_trusted_while_the_server_cannot_be_asked(backend_for, tmp_path):
+    backend = backend_for("http://127.0.0.1:9/v1")  # the discard port: nothing listens
+    assert await backend.prepare_adapter(str(tmp_path / "payments")) == "payments"
+    assert backend.adapter_identity(str(tmp_path / "payments")) == "payments"
 
 
 def test_retry_after_forms():
