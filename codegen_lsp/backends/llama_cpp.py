@@ -24,15 +24,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 
 import httpx
 
-from ..prompts.fim import FORMATS, NO_FIM, FimFormat, Order, resolve_format
+from ..prompts.fim import FORMATS, GGUF_ORDER_KEY, NO_FIM, FimFormat, resolve_format
 from .base import BackendError, BackendUnavailable, Generation, GenerationRequest, PromptPieces, StopFlag
 from .http import HttpEngine, cut, describe, sse_events, until_stopped
 from .priority import ForegroundGate
@@ -246,7 +247,10 @@ class LlamaCppBackend(HttpEngine):
         if fim is not NO_FIM and self._fim_order != "auto" and route == "infill" and self._fim_order == "spm":
             self.tell_once("warning", f"codegen-lsp: {self.where} fills in the middle through /infill, which is "
                                    "PSM only; codegen.model.fimOrder \"spm\" is not used")
-        return ServerInfo(n_ctx=n_ctx, model_path=str(props.get("model_path") or ""),
+        model_path = str(props.get("model_path") or "")
+        if route == "raw" and self._fim_order == "auto":
+            fim = replace(fim, default_order=gguf_declared_order(model_path) or fim.default_order)
+        return ServerInfo(n_ctx=n_ctx, model_path=model_path,
                           chat_template=str(props.get("chat_template") or ""), fim=fim, route=route)
 
     def _adopt(self, info: ServerInfo) -> None:
@@ -323,6 +327,22 @@ class _RemoteVocabulary:
 
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
         return self._backend.post_sync("/tokenize", {"content": text, "parse_special": True})["tokens"]
+
+
+def gguf_declared_order(model_path: str) -> str | None:
+    """The FIM order a GGUF from `codegen-lsp export` declares (its model folder's fim.json), when the
+    server's model file is on this machine; None otherwise (then codegen.model.fimOrder says)."""
+    if not model_path.endswith(".gguf") or not os.path.isfile(model_path):
+        return None
+    from gguf import GGUFReader  # only for a local file; the reader maps it, reading the header alone
+
+    try:
+        field = GGUFReader(model_path).fields.get(GGUF_ORDER_KEY)
+        order = field.contents() if field is not None else None
+    except (OSError, ValueError) as exc:
+        log.info("cannot read %s's metadata: %s", model_path, exc)
+        return None
+    return order if order in ("psm", "spm") else None
 
 
 def rough_starts(text: str) -> list[int]:

@@ -246,6 +246,8 @@ def resolve_format(name: str, tokenizer: Vocabulary) -> FimFormat:
 # A model folder may name the FIM order it fills best in; `training/evaluate.py` writes it
 # for the models we train, from the held-out comparison of both orders.
 FIM_FILE = "fim.json"
+# The same declaration inside a GGUF that `codegen-lsp export` wrote (llama.cpp ignores the key).
+GGUF_ORDER_KEY = "codegen.fim_order"
 
 
 def declared_order(folder: Path, fmt: FimFormat) -> FimFormat:

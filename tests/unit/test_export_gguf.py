@@ -14,7 +14,8 @@ from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from codegen_lsp import cli
-from codegen_lsp.prompts.fim import CODEGEN
+from codegen_lsp.backends.llama_cpp import gguf_declared_order
+from codegen_lsp.prompts.fim import CODEGEN, GGUF_ORDER_KEY
 from tests import engines
 from training.export_gguf import (CONVERT_ENV, ExportError, export_adapter, export_model, fallback_pre_tokenizer,
                                   fim_metadata)
@@ -39,6 +40,7 @@ def test_the_fitted_model_exports_with_our_fim_ids_the_gpt2_pre_tokenizer_and_it
         convert, fitted_model, tmp_path, capsys):
     model = shutil.copytree(fitted_model, tmp_path / "model")
     (model / "chat_template.jinja").write_text(TEMPLATE)
+    (model / "fim.json").write_text(json.dumps({"order": "spm"}))  # as the embedded model declares it
     out = tmp_path / "out" / "fitted.gguf"
 
     assert cli.main(["export", "--gguf", str(out), "--model", str(model)]) == 0
@@ -57,6 +59,8 @@ def test_the_fitted_model_exports_with_our_fim_ids_the_gpt2_pre_tokenizer_and_it
     assert len(tokens) == meta["llama.vocab_size"] == json.loads((model / "config.json").read_text())["vocab_size"]
     assert all(tokens[i] == token and types[i] == TokenType.CONTROL for token, i in ids.items())
     assert meta["tokenizer.chat_template"] == TEMPLATE
+    # The declared FIM order goes along, for the llama.cpp backend to read (llama.cpp ignores it).
+    assert meta[GGUF_ORDER_KEY] == "spm" and gguf_declared_order(str(out)) == "spm"
     assert meta["general.file_type"] == LlamaFileType.MOSTLY_F16  # the default type
     assert not list(out.parent.glob(".*partial"))
 
