@@ -104,7 +104,8 @@ def running_vllm(threads: int):
            "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen([str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(EMBEDDED_MODEL),
                                 "--served-model-name", "embedded", "--host", "127.0.0.1", "--port", str(port),
-                                "--max-model-len", "2048", "--dtype", "float32"],
+                                "--max-model-len", "2048", "--dtype", "float32", "--max-num-seqs", "4",
+                                "--enforce-eager"],  # the flags tests/e2e/test_vllm.py and docs/team.md use
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -159,7 +160,7 @@ def table_row(result: Result) -> tuple[str, ...]:
 
 
 def render(results: list[Result], header: list[tuple[str, str]]) -> str:
-    columns = ("backend", "first token p50", "decode tok/s", "e2e p50", "e2e p95", "calls/keystroke", "calls")
+    columns = ("backend", "first token p50", "decode tok/s", "e2e p50", "e2e p95", "calls/keystroke", "decoded")
     body = [columns] + [table_row(result) for result in results]
     widths = [max(len(line[i]) for line in body) + 2 for i in range(len(columns))]
     lines = [f"{k:<12}{v}" for k, v in header] + [""]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -82,6 +83,13 @@ async def command(client: LanguageClient, name: str, *arguments):
 
 async def last_requests(client: LanguageClient, n: int | None = None) -> dict:
     return await command(client, "codegen.debug.lastRequests", *([n] if n is not None else []))
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def file_uri(name: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
 import sys
 import time
@@ -11,33 +10,33 @@ from pathlib import Path
 
 import httpx
 
+from tests.e2e.helpers import free_port
 from tests.engines import llama_server
 
 STARTUP_SECONDS = 120
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
-def running_llama_server(gguf: Path, *args: str, ctx_size: int = 4096, port: int | None = None):
-    """The base URL of llama-server serving `gguf` (one slot, 2 threads), once /health says ok."""
+def running_llama_server(gguf: Path, *args: str, ctx_size: int = 4096, port: int | None = None,
+                         threads: int = 1, log: Path | None = None):
+    """The base URL of llama-server serving `gguf` (one slot), once /health says ok; its output in `log`.
+
+    One thread and --poll 0 (idle threads sleep instead of spinning) by default: on two cores
+    shared with the test's own server and transformers, -t 2 ran the same requests ten times slower.
+    """
     port = port or free_port()
-    log = (gguf.parent / f"llama-server-{port}.log").open("w")
-    process = subprocess.Popen([str(llama_server()), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port),
-                                "-c", str(ctx_size), "-t", "2", "--parallel", "1", *args],
-                               stdout=log, stderr=subprocess.STDOUT)
+    log = log or gguf.parent / f"llama-server-{port}.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen([str(llama_server()), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port),
+                                    "-c", str(ctx_size), "-t", str(threads), "--poll", "0", "--parallel", "1", *args],
+                                   stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(process, url, Path(log.name))
+        _wait_healthy(process, url, log)
         yield url
     finally:
         process.kill()
         process.wait(timeout=30)
-        log.close()
 
 
 def _wait_healthy(process: subprocess.Popen, url: str, log: Path) -> None:

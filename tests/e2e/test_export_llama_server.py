@@ -5,11 +5,7 @@ output exactly as peft does."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -21,11 +17,11 @@ from codegen_lsp import cli
 from codegen_lsp.engine import EMBEDDED_MODEL
 from codegen_lsp.prompts.fim import CODEGEN
 from tests import engines
+from tests.e2e.llama_server import running_llama_server
 from training.export_gguf import CONVERT_ENV, export_adapter, export_model
 from training.lora import LoraRecipe, lora_model
 
 NEW_TOKENS = 32
-START_SECONDS = 60
 
 HOLES = [
     ("def fibonacci(n):\n    if n < 2:\n        return n\n    return ", "\n\nprint(fibonacci(10))\n"),
@@ -44,43 +40,6 @@ TEXTS = [
     Path(cli.__file__).read_text(encoding="utf-8"),
     "".join(CODEGEN.special_tokens) + "x = 1\n",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def llama_server(gguf: Path, log: Path, *extra: str):
-    """A running llama-server on `gguf` (its log in `log`): yields its base URL."""
-    port = free_port()
-    with log.open("w") as sink:
-        # One thread and --poll 0 (idle threads sleep, not spin): on two cores shared with transformers and
-        # other work, -t 2 ran the same requests 10x slower here. -lv 4: the log lists the special tokens
-        # llama.cpp recognised.
-        server = subprocess.Popen([str(engines.llama_server()), "-m", str(gguf), "--host", "127.0.0.1",
-                                   "--port", str(port), "-t", "1", "--poll", "0", "-lv", "4", *extra],
-                                  stdout=sink, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_SECONDS
-        while not _healthy(url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"llama-server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def complete(url: str, prompt: str, **extra) -> dict:
@@ -113,7 +72,7 @@ def served(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CONVERT_ENV, str(engines.converters()))
         assert cli.main(["export", "--gguf", str(folder / "embedded.gguf")]) == 0
-    with llama_server(folder / "embedded.gguf", folder / "server.log") as url:
+    with running_llama_server(folder / "embedded.gguf", "-lv", "4", log=folder / "server.log") as url:
         yield url, folder / "server.log"
 
 
@@ -178,6 +137,6 @@ def test_an_exported_adapter_changes_the_served_output_as_peft_does(fitted_model
         without = greedy(model, tokenizer, prompt)
     assert with_adapter != without
 
-    with llama_server(tmp_path / "base.gguf", tmp_path / "server.log", "--lora", str(tmp_path / "adapter.gguf")) as url:
+    with running_llama_server(tmp_path / "base.gguf", "--lora", str(tmp_path / "adapter.gguf")) as url:
         assert complete(url, prompt)["content"] == with_adapter
         assert complete(url, prompt, lora=[{"id": 0, "scale": 0.0}])["content"] == without

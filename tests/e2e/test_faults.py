@@ -25,7 +25,8 @@ from tests.conftest import FIT_TEXT
 from tests.e2e.fault_server import FaultPlan
 from tests.e2e.helpers import Editor, last_requests, lsp_server, wait_for_index, wait_for_log, wait_until
 from tests.e2e.test_completion import with_line_emptied
-from tests.e2e.test_openai_backend import free_port, start_serve, stop_serve
+from tests.e2e.helpers import free_port
+from tests.e2e.test_openai_backend import start_serve, stop_serve
 
 EDITOR = "visual_studio_code"
 EXPECTED = "    return a + b"

@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from codegen_lsp.backends.base import BackendError, GenerationRequest, StopFlag
 from codegen_lsp.backends.openai import OpenAIBackend
 from codegen_lsp.prompts.fim import CODEGEN
 from tests.conftest import FIT_TEXT
-from tests.e2e.helpers import Editor, file_uri, last_requests, lsp_server, wait_for_log
+from tests.e2e.helpers import Editor, file_uri, free_port, last_requests, lsp_server, wait_for_log
 from tests.e2e.test_completion import with_line_emptied
 
 STARTUP_SECONDS = 90
@@ -37,12 +36,6 @@ EXPECTED = "    return a + b"  # what the local backend fills this hole with (te
 # applied it (the fitted model's answer to it is nonsense, but deterministic).
 CHAT_TEMPLATE = ("{% for m in messages %}# {{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
                  "{% if add_generation_prompt %}def {% endif %}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_serve(model: Path | None, port: int) -> subprocess.Popen:

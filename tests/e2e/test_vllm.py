@@ -27,7 +27,7 @@ from lsprotocol import types
 from codegen_lsp.engine import EMBEDDED_MODEL
 from codegen_lsp.prompts.fim import CODEGEN
 from tests.e2e.helpers import Editor, command, last_requests, lsp_server, wait_for_log, wait_for_message
-from tests.e2e.test_openai_backend import free_port
+from tests.e2e.helpers import free_port
 from tests.e2e.test_train import SHAPES, shape_module
 from tests.engines import vllm_python
 

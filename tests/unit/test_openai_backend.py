@@ -16,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from codegen_lsp.backends.base import BackendError, GenerationRequest, StopFlag
-from codegen_lsp.backends.openai import OpenAIBackend, _cut, _retry_after, served_adapter_name
+from codegen_lsp.backends.http import cut as _cut, retry_after as _retry_after
+from codegen_lsp.backends.openai import OpenAIBackend, served_adapter_name
 from codegen_lsp.config import parse_config
 from codegen_lsp.engine import load_backend
 
@@ -130,7 +131,8 @@ async def test_streams_a_completion_with_the_request_fields(server, backend_for)
     sent = server.requests[0]
     assert sent["path"] == "/v1/completions"
     assert sent["body"] == {"model": "served", "prompt": request().prompt, "max_tokens": 16, "temperature": 0.2,
-                            "top_p": 0.9, "stop": ["\n\n", "<|endoftext|>"], "stream": True}
+                            "top_p": 0.9, "stop": ["\n\n", "<|endoftext|>"], "stream": True,
+                            "stream_options": {"include_usage": True}}
 
 
 async def test_429_with_retry_after_and_503_are_retried(server, backend_for):
