@@ -201,7 +201,7 @@ def test_settings_schema_lists_every_field_with_its_default():
         for f in dataclasses.fields(cls):
             expected[f"codegen.{section}.{camel(f.name)}"] = getattr(instance, f.name)
     assert {key: entry["default"] for key, entry in schema.items()} == expected
-    assert len(schema) == 47
+    assert len(schema) == 49
     assert schema["codegen.completion.debounceMs"]["default"] == 30
     assert schema["codegen.completion.stop"]["default"] == []
     assert schema["codegen.model.fimFormat"]["default"] == "auto"
