@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-from .base import BackendError, BackendUnavailable, StopFlag
+from .base import BackendError, BackendUnavailable, Generation, GenerationRequest, StopFlag
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ MAX_RETRY_AFTER = 5.0         # a longer Retry-After is not worth a keystroke's 
 STOP_POLL_SECONDS = 0.05      # how often a stream waiting for its next chunk looks at the StopFlag
 
 Notify = Callable[[str, str], None]  # (level, message): the server shows warnings to the user
+Events = Callable[[httpx.Response], AsyncIterator[dict]]  # a response's JSON events (SSE or NDJSON)
 
 
 def log_notice(level: str, message: str) -> None:
@@ -140,6 +141,51 @@ class HttpEngine:
         if response.status_code >= 400:
             raise BackendError(f"{self.where} answered {response.status_code} to {path}: {response.text[:200]}")
         return response.json()
+
+    async def stream_generation(self, path: str, body: dict, request: GenerationRequest, stop: StopFlag,
+                                stops: tuple[str, ...], events: Events, piece_of: Callable[[dict], str | None],
+                                last: Callable[[dict, Generation], bool]) -> Generation:
+        """One streamed generation from POST `path`: pieces are added until `last` says an event is the
+        engine's final one (and fills in its counts), a stop sequence or the line's end completes the
+        hole, or `stop` is set; then the stream is closed, which stops the engine decoding."""
+        started = time.perf_counter()
+        gen = Generation(text="", finish="cancelled", route=path)
+        stops = tuple(s for s in stops if s)
+        read = self._read_generation(path, body, request, gen, started, stops, events, piece_of, last)
+        try:
+            finished = await until_stopped(read, stop)
+        except (httpx.HTTPError, ValueError) as exc:
+            raise BackendError(f"{self.where} broke off the answer: {exc}") from exc
+        if not finished:
+            gen.finish = "cancelled"
+        gen.generate_seconds = time.perf_counter() - started
+        return gen
+
+    async def _read_generation(self, path: str, body: dict, request: GenerationRequest, gen: Generation,
+                               started: float, stops: tuple[str, ...], events: Events,
+                               piece_of: Callable[[dict], str | None], last: Callable[[dict, Generation], bool]) -> None:
+        response = await self.open_stream(path, body)
+        try:
+            async for event in events(response):
+                if event.get("error"):
+                    raise BackendError(f"{self.where} failed: {event['error']}")
+                piece = piece_of(event) or ""
+                if piece:
+                    gen.first_token_seconds = gen.first_token_seconds or time.perf_counter() - started
+                    gen.new_tokens += 1
+                    gen.text += piece
+                if last(event, gen):
+                    break
+                ended = cut(gen.text, request.single_line, stops)
+                if ended is not None:  # the hole is complete: closing the stream stops the engine
+                    gen.text, gen.finish = ended, "stop"
+                    break
+            else:
+                gen.finish = "stop"  # a stream that ended without its last event
+        finally:
+            await response.aclose()
+        ended = cut(gen.text, request.single_line, stops)
+        gen.text = gen.text if ended is None else ended
 
     async def _send(self, path: str, body: dict) -> httpx.Response:
         client = self.http()

@@ -35,7 +35,7 @@ import httpx
 
 from ..prompts.fim import FORMATS, GGUF_ORDER_KEY, NO_FIM, FimFormat, resolve_format
 from .base import BackendError, BackendUnavailable, Generation, GenerationRequest, PromptPieces, StopFlag
-from .http import HttpEngine, cut, describe, sse_events, until_stopped
+from .http import HttpEngine, describe, sse_events
 from .priority import ForegroundGate
 
 log = logging.getLogger(__name__)
@@ -121,8 +121,10 @@ class LlamaCppBackend(HttpEngine):
     async def generate(self, request: GenerationRequest, stop: StopFlag) -> Generation:
         info = self.info or await asyncio.to_thread(self._probed_or_down)
         path, body = self._request_body(request, info)
+        stops = (*request.stop, *self.fim.hole_end_tokens, *self.special_tokens)
         with contextlib.nullcontext() if request.background else self.gate.foreground():
-            return await self._stream(path, body, request, stop)
+            return await self.stream_generation(path, body, request, stop, stops, sse_events,
+                                                lambda event: event.get("content"), _finished)
 
     def close(self) -> None:
         super().close()
@@ -170,45 +172,6 @@ class LlamaCppBackend(HttpEngine):
 
     # -- one generation --------------------------------------------------------------
 
-    async def _stream(self, path: str, body: dict, request: GenerationRequest, stop: StopFlag) -> Generation:
-        started = time.perf_counter()
-        gen = Generation(text="", finish="cancelled", route=path)
-        try:
-            finished = await until_stopped(self._read(path, body, request, gen, started), stop)
-        except (httpx.HTTPError, ValueError) as exc:
-            raise BackendError(f"{self.where} broke off the answer: {exc}") from exc
-        if not finished:
-            gen.finish = "cancelled"
-        gen.generate_seconds = time.perf_counter() - started
-        return gen
-
-    async def _read(self, path: str, body: dict, request: GenerationRequest, gen: Generation,
-                    started: float) -> None:
-        response = await self.open_stream(path, body)
-        stops = (*request.stop, *self.fim.hole_end_tokens, *self.special_tokens)
-        try:
-            async for event in sse_events(response):
-                if "error" in event:
-                    raise BackendError(f"{self.where} failed: {event['error']}")
-                piece = event.get("content") or ""
-                if piece:
-                    gen.first_token_seconds = gen.first_token_seconds or time.perf_counter() - started
-                    gen.new_tokens += 1
-                    gen.text += piece
-                if event.get("stop"):
-                    _finish(gen, event)
-                    break
-                ended = cut(gen.text, request.single_line, tuple(s for s in stops if s))
-                if ended is not None:  # the hole is complete: closing the stream stops the server
-                    gen.text, gen.finish = ended, "stop"
-                    break
-            else:
-                gen.finish = "stop"  # a stream that ended without its last event
-        finally:
-            await response.aclose()
-        ended = cut(gen.text, request.single_line, tuple(s for s in stops if s))
-        gen.text = gen.text if ended is None else ended
-
     # -- what the server is ----------------------------------------------------------
 
     def _probed_or_down(self) -> ServerInfo:
@@ -244,7 +207,7 @@ class LlamaCppBackend(HttpEngine):
         if route is None:
             route = "infill" if self._fim_route == "infill" or self._serves_infill() else "prefix"
             fim = INFILL if route == "infill" else NO_FIM
-        if fim is not NO_FIM and self._fim_order != "auto" and route == "infill" and self._fim_order == "spm":
+        if route == "infill" and self._fim_order == "spm":
             self.tell_once("warning", f"codegen-lsp: {self.where} fills in the middle through /infill, which is "
                                    "PSM only; codegen.model.fimOrder \"spm\" is not used")
         model_path = str(props.get("model_path") or "")
@@ -316,14 +279,11 @@ class LlamaCppBackend(HttpEngine):
 
 
 class _RemoteVocabulary:
-    """`prompts.fim.resolve_format` asks a tokenizer for its vocabulary; the server's is asked per token."""
+    """The tokenizer `prompts.fim.resolve_format` checks a named format's tokens with: the server's,
+    asked per token. (Only named formats are resolved against it, so no whole vocabulary is needed.)"""
 
     def __init__(self, backend: LlamaCppBackend):
         self._backend = backend
-
-    def get_vocab(self) -> dict[str, int]:
-        tokens = {tok.strip() for fmt in FORMATS.values() for tok in fmt.special_tokens if tok.strip()}
-        return {tok: ids[0] for tok in tokens if len(ids := self.encode(tok)) == 1}
 
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
         return self._backend.post_sync("/tokenize", {"content": text, "parse_special": True})["tokens"]
@@ -371,11 +331,14 @@ def char_starts(text: str, pieces: list) -> list[int]:
     return sorted(set(starts))
 
 
-def _finish(gen: Generation, event: dict) -> None:
-    """The last event of a /completion stream: why it stopped, and the server's own counts."""
+def _finished(event: dict, gen: Generation) -> bool:
+    """Whether `event` is the last of a /completion stream; if so, why it stopped and the server's counts."""
+    if not event.get("stop"):
+        return False
     gen.finish = "length" if event.get("stop_type") == "limit" else "stop"
     timings = event.get("timings") or {}
     gen.reused_tokens = int(timings.get("cache_n") or 0)  # prompt tokens whose KV the slot kept (cache_prompt)
     gen.prompt_tokens = gen.reused_tokens + int(timings.get("prompt_n") or event.get("tokens_evaluated") or 0)
     gen.new_tokens = int(timings.get("predicted_n") or gen.new_tokens)
     gen.extra = {"timings": timings}
+    return True

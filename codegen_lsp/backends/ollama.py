@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from pathlib import Path
 
 import httpx
 
 from ..prompts.fim import NO_FIM, FimFormat, present_tokens
 from .base import BackendError, Generation, GenerationRequest, StopFlag
-from .http import HttpEngine, cut, ndjson_events, until_stopped
+from .http import HttpEngine, ndjson_events
 from .llama_cpp import rough_starts
+from .openai import local_tokenizer
 from .priority import ForegroundGate
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class OllamaBackend(HttpEngine):
         self.model_id = f"ollama:{self.url}:{name}"
         self.adapter_hash = ""
         self.gate = ForegroundGate()
-        self.local_tokenizer = _load_tokenizer(tokenizer) if tokenizer else None
+        self.local_tokenizer = local_tokenizer(Path(tokenizer).expanduser()) if tokenizer else None
         self.fim: FimFormat = TEMPLATE
         self.route = "suffix"
         if self.local_tokenizer is not None:
@@ -148,52 +148,17 @@ class OllamaBackend(HttpEngine):
 
     # -- one generation --------------------------------------------------------------
 
-    async def _stream(self, path: str, body: dict, request: GenerationRequest, stop: StopFlag, piece_of) -> Generation:
-        started = time.perf_counter()
-        gen = Generation(text="", finish="cancelled", route=path)
-        try:
-            finished = await until_stopped(self._read(path, body, request, gen, started, piece_of), stop)
-        except (httpx.HTTPError, ValueError) as exc:
-            raise BackendError(f"{self.where} broke off the answer: {exc}") from exc
-        gen.finish = gen.finish if finished else "cancelled"
-        gen.generate_seconds = time.perf_counter() - started
-        return gen
-
-    async def _read(self, path: str, body: dict, request: GenerationRequest, gen: Generation, started: float,
-                    piece_of) -> None:
-        response = await self.open_stream(path, body)
-        stops = tuple(s for s in (*request.stop, *self.fim.hole_end_tokens, *self.special_tokens) if s)
-        try:
-            async for event in ndjson_events(response):
-                if event.get("error"):
-                    raise BackendError(f"{self.where} failed: {event['error']}")
-                piece = piece_of(event) or ""
-                if piece:
-                    gen.first_token_seconds = gen.first_token_seconds or time.perf_counter() - started
-                    gen.new_tokens += 1
-                    gen.text += piece
-                if event.get("done"):
-                    gen.finish = "length" if event.get("done_reason") == "length" else "stop"
-                    gen.prompt_tokens = int(event.get("prompt_eval_count") or 0)
-                    gen.new_tokens = int(event.get("eval_count") or gen.new_tokens)
-                    break
-                ended = cut(gen.text, request.single_line, stops)
-                if ended is not None:  # the hole is complete: closing the stream stops Ollama
-                    gen.text, gen.finish = ended, "stop"
-                    break
-            else:
-                gen.finish = "stop"
-        finally:
-            await response.aclose()
-        ended = cut(gen.text, request.single_line, stops)
-        gen.text = gen.text if ended is None else ended
+    async def _stream(self, path: str, body: dict, request: GenerationRequest, stop: StopFlag,
+                      piece_of) -> Generation:
+        stops = (*request.stop, *self.fim.hole_end_tokens, *self.special_tokens)
+        return await self.stream_generation(path, body, request, stop, stops, ndjson_events, piece_of, _finished)
 
 
-def _load_tokenizer(folder: str):
-    from transformers import AutoTokenizer  # no torch needed for a tokenizer
-
-    path = Path(folder).expanduser()
-    try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=False, local_files_only=True)
-    except (OSError, ValueError, KeyError) as exc:
-        raise BackendError(f"cannot load the tokenizer at {path} (codegen.model.tokenizer): {exc}") from exc
+def _finished(event: dict, gen: Generation) -> bool:
+    """Whether `event` is the last of an Ollama stream; if so, why it stopped and Ollama's counts."""
+    if not event.get("done"):
+        return False
+    gen.finish = "length" if event.get("done_reason") == "length" else "stop"
+    gen.prompt_tokens = int(event.get("prompt_eval_count") or 0)
+    gen.new_tokens = int(event.get("eval_count") or gen.new_tokens)
+    return True

@@ -66,17 +66,12 @@ class OpenAIBackend(HttpEngine):
     def __init__(self, url: str, *, name: str | None = None, tokenizer: str | Path, fim_format: str = "auto",
                  context_window: int = 0, api_key_env: str = "CODEGEN_LSP_API_KEY", ca_bundle: str | None = None,
                  **http_options):
-        from transformers import AutoTokenizer  # no torch needed for a tokenizer
-
         from .local import serving_format
 
         super().__init__(url, api_key_env=api_key_env, ca_bundle=ca_bundle, **http_options)
         self.name = name
         folder = Path(tokenizer).expanduser()
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
-        except (OSError, ValueError, KeyError) as exc:
-            raise BackendError(f"cannot load the tokenizer at {folder} (codegen.model.tokenizer): {exc}") from exc
+        self.tokenizer = local_tokenizer(folder)
         self.fim: FimFormat = serving_format(folder, self.tokenizer, fim_format)
         self.model_id = f"openai:{self.url}:{name or ''}"
         self.adapter_hash = ""
@@ -194,6 +189,17 @@ class OpenAIBackend(HttpEngine):
         # takes 4), and `transformers serve` 5.24 stops at once on some special-token stop strings
         # (<|cg_fim_suffix|>). The markers are still cut client-side when they come through as text.
         return list(dict.fromkeys(s for s in (*extra, *self.fim.hole_end_tokens) if s))
+
+
+def local_tokenizer(folder: Path):
+    """The served model's tokenizer from a local folder (codegen.model.tokenizer); BackendError if it
+    does not load."""
+    from transformers import AutoTokenizer  # no torch needed for a tokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise BackendError(f"cannot load the tokenizer at {folder} (codegen.model.tokenizer): {exc}") from exc
 
 
 def _chat_piece(choice: dict) -> str | None:
