@@ -6,9 +6,13 @@ import asyncio
 import contextlib
 import os
 import socket
+import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 from lsprotocol import types
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
@@ -83,6 +87,20 @@ async def command(client: LanguageClient, name: str, *arguments):
 
 async def last_requests(client: LanguageClient, n: int | None = None) -> dict:
     return await command(client, "codegen.debug.lastRequests", *([n] if n is not None else []))
+
+
+def wait_healthy(process: subprocess.Popen, url: str, seconds: float, what: str, output: Callable[[], str]) -> None:
+    """Return once `url`/health answers 200; AssertionError with the tail of `output()` if the
+    process exits first, or after `seconds` (its output is then not read: it is still running)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{what} exited ({process.returncode}): {output()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not answer /health within {seconds}s")
 
 
 def free_port() -> int:

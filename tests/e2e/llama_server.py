@@ -5,12 +5,10 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 
-from tests.e2e.helpers import free_port
+from tests.e2e.helpers import free_port, wait_healthy
 from tests.engines import llama_server
 
 STARTUP_SECONDS = 120
@@ -32,23 +30,11 @@ def running_llama_server(gguf: Path, *args: str, ctx_size: int = 4096, port: int
                                    stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(process, url, log)
+        wait_healthy(process, url, STARTUP_SECONDS, f"llama-server (its log: {log})", log.read_text)
         yield url
     finally:
         process.kill()
         process.wait(timeout=30)
-
-
-def _wait_healthy(process: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"llama-server exited ({process.returncode}): {log.read_text()[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"llama-server did not answer /health within {STARTUP_SECONDS}s: {log.read_text()[-2000:]}")
 
 
 def export_gguf(model: Path, out: Path, quant: str = "f32") -> Path:

@@ -10,7 +10,6 @@ GGUF conversion first.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -27,7 +26,7 @@ from codegen_lsp.backends.base import BackendError, GenerationRequest, StopFlag
 from codegen_lsp.backends.openai import OpenAIBackend
 from codegen_lsp.prompts.fim import CODEGEN
 from tests.conftest import FIT_TEXT
-from tests.e2e.helpers import Editor, file_uri, free_port, last_requests, lsp_server, wait_for_log
+from tests.e2e.helpers import Editor, file_uri, free_port, last_requests, lsp_server, wait_for_log, wait_healthy
 from tests.e2e.test_completion import with_line_emptied
 
 STARTUP_SECONDS = 90
@@ -47,16 +46,13 @@ def start_serve(model: Path | None, port: int) -> subprocess.Popen:
     process = subprocess.Popen([str(executable), "serve", *pinned, "--host", "127.0.0.1", "--port", str(port),
                                 "--device", "cpu", "--log-level", "warning"],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"transformers serve exited: {process.stderr.read().decode()[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        time.sleep(0.2)
-    stop_serve(process)
-    raise AssertionError(f"transformers serve did not answer /health within {STARTUP_SECONDS}s")
+    try:
+        wait_healthy(process, f"http://127.0.0.1:{port}", STARTUP_SECONDS, "transformers serve",
+                     lambda: process.stderr.read().decode())
+    except AssertionError:
+        stop_serve(process)
+        raise
+    return process
 
 
 def stop_serve(process: subprocess.Popen) -> None:
